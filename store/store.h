@@ -1,0 +1,132 @@
+/* store: the only owner of LMDB. One environment per data directory, opened with MDB_NOTLS, named
+ * databases opened once at open, a format version, events keyed by a monotonically increasing sequence
+ * number, an id index (event id -> oldest sequence), a resource index (resource -> sequences), and a
+ * dedupe index on (source, id). Writes go through a batch committed in one transaction with one
+ * durable sync. Never prints: every function returns an int code (0 = ok), see store_strerror().
+ * Not thread-safe: use one store_t from one thread (the event loop). */
+#ifndef HENDELSE_STORE_STORE_H
+#define HENDELSE_STORE_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct store store_t;
+
+enum {
+    STORE_OK = 0,
+    STORE_ENOTFOUND = -30001, /* no such key: a normal outcome, not an error to log */
+    STORE_EMAPFULL = -30002,  /* the map (--max-store-bytes) is full: HTTP 507 */
+    STORE_ELOCKED = -30003,   /* another process holds the data directory */
+    STORE_EVERSION = -30004,  /* the on-disk format version is not one this build reads */
+    STORE_ECORRUPT = -30005,  /* a record does not decode */
+    STORE_EIO = -30006,       /* an OS or LMDB error; see store_last_error() */
+    STORE_ENOMEM = -30007,
+    STORE_EINVAL = -30008,    /* a caller error (e.g. a field too long) */
+};
+
+/* The on-disk format version this build writes and reads. Rule: bump it on any change to key or value
+ * encodings; a store with another version is refused with STORE_EVERSION (no silent migration). */
+#define STORE_FORMAT_VERSION 1
+
+typedef enum { STORE_SYNC_FSYNC = 0, STORE_SYNC_NONE = 1 } store_sync_t;
+
+typedef struct {
+    uint64_t map_bytes; /* LMDB map size; 0 = 16 GiB */
+    store_sync_t sync;  /* FSYNC: every commit is durable before store_commit returns */
+} store_opts_t;
+
+/* Opens (creating the directory and files if missing) the store in dir. Takes an exclusive lock file
+ * (dir/lock, flock) so two processes never share the directory: STORE_ELOCKED if held. On success sets
+ * *out; the caller closes with store_close. */
+int store_open(const char *dir, const store_opts_t *opts, store_t **out);
+
+/* Commits nothing that is pending (an open batch is aborted), releases the lock, frees. NULL ok. */
+void store_close(store_t *st);
+
+const char *store_strerror(int code);
+/* A more detailed description of the last STORE_EIO/STORE_ECORRUPT (static storage, overwritten by
+ * the next failing call). */
+const char *store_last_error(const store_t *st);
+
+/* ---- events: write batch ---- */
+
+/* The fields of an event to append. All strings are NUL-terminated and borrowed for the call only.
+ * subject and alternativesubject may be NULL. json is the canonical serialisation (json_len bytes). */
+typedef struct {
+    const char *id;
+    const char *source;
+    const char *type;
+    const char *subject;
+    const char *alternativesubject;
+    const char *resource;
+    const char *json;
+    size_t json_len;
+    int64_t stored_us; /* the server's wall clock at append, microseconds since the epoch */
+} store_event_in_t;
+
+/* Per-event outcome of a batch commit. */
+typedef enum {
+    STORE_RES_STORED = 0, /* new, stored with seq */
+    STORE_RES_DUP = 1,    /* (source, id) already stored (also earlier in the same batch): seq is
+                             the stored one's */
+    STORE_RES_FULL = 2,   /* not stored: the map is full */
+    STORE_RES_ERROR = 3,  /* not stored: the transaction failed (see the returned code) */
+} store_res_t;
+
+typedef struct {
+    store_res_t res;
+    uint64_t seq;
+} store_result_t;
+
+/* Writes n events in order in one write transaction and commits it (with one durable sync unless
+ * opts.sync is NONE), filling res[i] for each. Sequence numbers are assigned consecutively to new
+ * events and never reused. If the map fills up part-way, the events that fit are committed and the
+ * rest get STORE_RES_FULL (the function then returns STORE_EMAPFULL after committing what fitted).
+ * On any other failure nothing is committed, every res is STORE_RES_ERROR and the code is returned.
+ * Returns 0 when every event is STORED or DUP. */
+int store_append_batch(store_t *st, const store_event_in_t *evs, size_t n, store_result_t *res);
+
+/* ---- events: reads ---- */
+
+/* A stored event as seen by a scan. Pointers are valid only during the callback (they may point
+ * into the memory map); strings are NUL-terminated; subject/alternativesubject NULL if absent. */
+typedef struct {
+    uint64_t seq;
+    int64_t stored_us;
+    const char *id;
+    const char *source;
+    const char *type;
+    const char *subject;
+    const char *alternativesubject;
+    const char *resource;
+    const char *json;
+    size_t json_len;
+} store_event_t;
+
+/* Return values of a scan callback. */
+enum { STORE_SCAN_CONTINUE = 0, STORE_SCAN_STOP = 1 };
+typedef int (*store_scan_fn)(void *ctx, const store_event_t *ev);
+
+/* The sequence number of the oldest stored event with this id: 0 and *seq_out set, or
+ * STORE_ENOTFOUND. */
+int store_seq_of_id(store_t *st, const char *id, size_t id_len, uint64_t *seq_out);
+
+/* Calls fn for each event of the resource with seq > after_seq, in sequence order, until fn returns
+ * STORE_SCAN_STOP, max_examined events have been passed to fn (0 = no limit), or the end is reached.
+ * Runs in one read transaction that ends before the function returns. The cost is that of the events
+ * of this resource visited (an index range scan), not of all events. If examined_out is non-NULL it
+ * gets the number of events passed to fn. Returns 0 or an error code. */
+int store_scan_resource(store_t *st, const char *resource, uint64_t after_seq, size_t max_examined,
+                        store_scan_fn fn, void *ctx, size_t *examined_out);
+
+/* As store_scan_resource over all events regardless of resource (used for re-matching). */
+int store_scan_all(store_t *st, uint64_t after_seq, size_t max_examined, store_scan_fn fn, void *ctx,
+                   size_t *examined_out);
+
+/* The highest sequence number assigned so far (0 for an empty store). */
+uint64_t store_last_seq(const store_t *st);
+
+/* 0 if a read transaction can be opened and the format record read (used by /health). */
+int store_check(store_t *st);
+
+#endif
