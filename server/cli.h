@@ -1,0 +1,47 @@
+/* server/cli: the command line of `hendelse serve` (architecture.md, "Command line and config"). */
+#ifndef HENDELSE_SERVER_CLI_H
+#define HENDELSE_SERVER_CLI_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum { SRV_AUTH_JWT = 0, SRV_AUTH_UNVERIFIED, SRV_AUTH_NONE } srv_auth_mode_t;
+
+#define SRV_MAX_KEY_FILES 8
+
+/* The effective configuration. Strings point into argv or to static defaults (never freed). */
+typedef struct {
+    const char *listen_host; /* default "127.0.0.1" */
+    int listen_port;         /* default 5080; 0 = pick a free port */
+    const char *data_dir;    /* default "./hendelse-data" */
+    const char *base_url;    /* NULL = http://HOST:PORT as bound */
+    int dev;                 /* --dev: development profile */
+    srv_auth_mode_t auth;    /* default: unverified with --dev, else jwt */
+    const char *hs256_files[SRV_MAX_KEY_FILES];
+    size_t n_hs256_files;
+    const char *dev_identity; /* for --auth none; default "/org/ttd" */
+    const char *authz;        /* "allow-all" */
+    size_t max_event_bytes;   /* default 262144 */
+    int64_t settle_us;        /* default 0 */
+    int sync_none;            /* --sync none */
+    uint64_t max_store_bytes; /* LMDB map size; 0 = store default */
+    int log_debug;            /* --log-level debug */
+} srv_config_t;
+
+/* Parses the options after "serve" (argv[0] is "serve") into *cfg, defaults first. Returns 0 on
+ * success, 1 if --help was given (usage printed on stdout), or 2 after printing one clear line on
+ * stderr for a bad option or value. */
+int srv_cli_parse(int argc, char **argv, srv_config_t *cfg);
+
+/* Prints the usage text of the whole program to f. */
+void srv_cli_usage(void *f);
+
+/* Parses a duration: an integer followed by ms, s, m, h or d (a bare integer is seconds), or a sum
+ * of such ("1h30m"). Writes microseconds to *us. Returns 0 or -1. */
+int srv_parse_duration(const char *s, int64_t *us);
+
+/* Parses a byte count: an integer with an optional suffix k, m, g (KiB, MiB, GiB). Returns 0 or -1.
+ */
+int srv_parse_bytes(const char *s, uint64_t *out);
+
+#endif

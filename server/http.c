@@ -1,0 +1,334 @@
+/* server/http: libevhtp setup, exact routing, per-request state, authentication and replies. */
+#include "server/http.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include "server/log.h"
+#include "server/server.h"
+
+int64_t srv_now_us(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (int64_t)tv.tv_sec * 1000000 + tv.tv_usec;
+}
+
+/* ---- replies ---- */
+
+const char *srv_problem_type(int status)
+{
+    switch (status) {
+    case 400:
+        return "https://tools.ietf.org/html/rfc9110#section-15.5.1";
+    case 401:
+        return "https://tools.ietf.org/html/rfc9110#section-15.5.2";
+    case 403:
+        return "https://tools.ietf.org/html/rfc9110#section-15.5.4";
+    case 404:
+        return "https://tools.ietf.org/html/rfc9110#section-15.5.5";
+    case 405:
+        return "https://tools.ietf.org/html/rfc9110#section-15.5.6";
+    case 413:
+        return "https://tools.ietf.org/html/rfc9110#section-15.5.14";
+    case 415:
+        return "https://tools.ietf.org/html/rfc9110#section-15.5.16";
+    case 507:
+        return "https://tools.ietf.org/html/rfc4918#section-11.5";
+    default:
+        return "https://tools.ietf.org/html/rfc9110#section-15.6.1";
+    }
+}
+
+static void set_header(evhtp_request_t *req, const char *k, const char *v)
+{
+    evhtp_headers_add_header(req->headers_out, evhtp_header_new(k, v, 0, 1));
+}
+
+void srv_reply_empty(evhtp_request_t *req, int status)
+{
+    evhtp_send_reply(req, (evhtp_res)status);
+}
+
+void srv_reply_text(evhtp_request_t *req, int status, const char *ctype, const char *body,
+                    size_t len)
+{
+    if (ctype) set_header(req, "Content-Type", ctype);
+    if (len) evbuffer_add(req->buffer_out, body, len);
+    evhtp_send_reply(req, (evhtp_res)status);
+}
+
+static void reply_buf(evhtp_request_t *req, int status, const char *ctype, filter_buf_t *b)
+{
+    if (filter_buf_failed(b)) {
+        filter_buf_fini(b);
+        srv_reply_empty(req, 500);
+        return;
+    }
+    srv_reply_text(req, status, ctype, b->data, b->len);
+    filter_buf_fini(b);
+}
+
+static void problem_head(filter_buf_t *b, int status, const char *title)
+{
+    filter_buf_puts(b, "{\"type\":");
+    filter_buf_json_string(b, srv_problem_type(status), strlen(srv_problem_type(status)));
+    filter_buf_puts(b, ",\"title\":");
+    filter_buf_json_string(b, title, strlen(title));
+    filter_buf_printf(b, ",\"status\":%d", status);
+}
+
+/* A message that is not valid UTF-8 (it may quote client bytes) is replaced rather than dropped. */
+static void json_str_lossy(filter_buf_t *b, const char *s)
+{
+    if (filter_buf_json_string(b, s, strlen(s)) != 0)
+        filter_buf_json_string(b, "(invalid UTF-8)", 15);
+}
+
+void srv_reply_problem(evhtp_request_t *req, int status, const char *title, const char *detail)
+{
+    filter_buf_t b = {0};
+    problem_head(&b, status, title);
+    if (detail) {
+        filter_buf_puts(&b, ",\"detail\":");
+        json_str_lossy(&b, detail);
+    }
+    filter_buf_puts(&b, "}");
+    reply_buf(req, status, "application/problem+json", &b);
+}
+
+void srv_reply_validation(evhtp_request_t *req, const char *const *keys, const char *const *msgs,
+                          size_t n)
+{
+    filter_buf_t b = {0};
+    problem_head(&b, 400, "One or more validation errors occurred.");
+    filter_buf_puts(&b, ",\"errors\":{");
+    for (size_t i = 0; i < n; i++) {
+        if (i) filter_buf_puts(&b, ",");
+        json_str_lossy(&b, keys[i]);
+        filter_buf_puts(&b, ":[");
+        json_str_lossy(&b, msgs[i]);
+        filter_buf_puts(&b, "]");
+    }
+    filter_buf_puts(&b, "}}");
+    reply_buf(req, 400, "application/problem+json", &b);
+}
+
+/* ---- authentication ---- */
+
+static char *dupn(const char *s, size_t n)
+{
+    char *p = malloc(n + 1);
+    if (p) {
+        memcpy(p, s, n);
+        p[n] = '\0';
+    }
+    return p;
+}
+
+/* --auth none: the configured identity ("/org/ttd", "/organisation/N", "/user/N",
+ * "/systemuser/UUID") with every scope. */
+static int dev_identity(const char *ident, srv_identity_t *id)
+{
+    static const struct {
+        const char *prefix;
+        size_t off;
+    } kinds[] = {
+        {"/org/", offsetof(srv_claims_t, org)},
+        {"/organisation/", offsetof(srv_claims_t, orgno)},
+        {"/user/", offsetof(srv_claims_t, userid)},
+        {"/systemuser/", offsetof(srv_claims_t, systemuser)},
+        {"/party/", offsetof(srv_claims_t, partyid)},
+    };
+    memset(id, 0, sizeof *id);
+    id->all_scopes = 1;
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+        size_t pl = strlen(kinds[i].prefix);
+        if (strncmp(ident, kinds[i].prefix, pl) == 0 && ident[pl]) {
+            char **slot = (char **)((char *)&id->claims + kinds[i].off);
+            *slot = dupn(ident + pl, strlen(ident + pl));
+            return *slot ? 0 : -1;
+        }
+    }
+    return 0; /* an identity of another shape: no consumer claims, still every scope */
+}
+
+/* Finds "Bearer <token>" in the Authorization header; 0 and the token span, or -1. */
+static int bearer_token(evhtp_request_t *req, const char **tok, size_t *len)
+{
+    const char *h = evhtp_header_find(req->headers_in, "Authorization");
+    if (!h || strncasecmp(h, "Bearer ", 7) != 0) return -1;
+    h += 7;
+    while (*h == ' ')
+        h++;
+    *tok = h;
+    *len = strlen(h);
+    while (*len && (h[*len - 1] == ' ' || h[*len - 1] == '\t'))
+        (*len)--;
+    return *len ? 0 : -1;
+}
+
+int srv_authenticate(srv_t *s, evhtp_request_t *req, srv_identity_t *id)
+{
+    const char *tok;
+    size_t len;
+    int rc;
+
+    memset(id, 0, sizeof *id);
+    if (s->cfg->auth == SRV_AUTH_NONE) return dev_identity(s->cfg->dev_identity, id);
+    if (bearer_token(req, &tok, &len) != 0) return -1;
+    rc = srv_jwt_verify(tok, len, s->keys,
+                        s->cfg->auth == SRV_AUTH_JWT ? SRV_JWT_VERIFY : SRV_JWT_UNVERIFIED,
+                        srv_now_us() / 1000000, &id->claims);
+    if (rc != 0) {
+        srv_log(SRV_LOG_DEBUG, "auth", "token refused reason=\"%s\"", srv_jwt_strerror(rc));
+        return -1;
+    }
+    return 0;
+}
+
+int srv_has_platform_access_token(srv_t *s, evhtp_request_t *req)
+{
+    srv_claims_t c;
+    const char *h = evhtp_header_find(req->headers_in, "PlatformAccessToken");
+    int ok;
+    if (!h || !*h) return 0;
+    if (srv_jwt_verify(h, strlen(h), s->keys,
+                       s->cfg->auth == SRV_AUTH_JWT ? SRV_JWT_VERIFY : SRV_JWT_UNVERIFIED,
+                       srv_now_us() / 1000000, &c) != 0)
+        return 0;
+    ok = c.iss && *c.iss && c.app && *c.app;
+    srv_claims_fini(&c);
+    return ok;
+}
+
+void srv_identity_fini(srv_identity_t *id)
+{
+    srv_claims_fini(&id->claims);
+}
+
+int srv_identity_has_scope(const srv_identity_t *id, const char *scope)
+{
+    return id->all_scopes || srv_claims_has_scope(&id->claims, scope);
+}
+
+/* ---- routing ---- */
+
+/* Exact, case-insensitive path comparison that also accepts one trailing slash (as ASP.NET
+ * routing does); evhtp_set_cb would match prefixes, so we route ourselves. */
+static int path_is(const char *path, const char *want)
+{
+    size_t n = strlen(want);
+    if (strncasecmp(path, want, n) != 0) return 0;
+    return path[n] == '\0' || (path[n] == '/' && path[n + 1] == '\0');
+}
+
+static void on_request(evhtp_request_t *req, void *arg)
+{
+    srv_t *s = arg;
+    srv_req_t *rctx = NULL;
+    const char *path =
+        req->uri && req->uri->path && req->uri->path->full ? req->uri->path->full : "";
+    htp_method m = evhtp_request_get_method(req);
+    evhtp_hooks_t *hooks = evhtp_request_get_hooks(req);
+
+    if (hooks && hooks->on_request_fini_arg) rctx = hooks->on_request_fini_arg;
+    if (s->stopping) evhtp_request_set_keepalive(req, 0);
+
+    if (path_is(path, "/events/api/v1/events")) {
+        if (m == htp_method_POST) {
+            srv_handle_publish(s, req, rctx);
+            return;
+        }
+        if (m == htp_method_GET) {
+            srv_handle_query(s, req);
+            return;
+        }
+        set_header(req, "Allow", "GET, POST");
+        srv_reply_empty(req, 405);
+        return;
+    }
+    if (path_is(path, "/health")) {
+        if (m != htp_method_GET && m != htp_method_HEAD) {
+            set_header(req, "Allow", "GET");
+            srv_reply_empty(req, 405);
+            return;
+        }
+        if (store_check(s->store) == 0)
+            srv_reply_text(req, 200, "text/plain; charset=utf-8", "Healthy", 7);
+        else
+            srv_reply_text(req, 503, "text/plain; charset=utf-8", "Unhealthy", 9);
+        return;
+    }
+    srv_reply_empty(req, 404);
+}
+
+/* ---- per-request hooks ---- */
+
+static evhtp_res on_body(evhtp_request_t *req, struct evbuffer *buf, void *arg)
+{
+    srv_req_t *rctx = arg;
+    size_t n = evbuffer_get_length(buf);
+    rctx->body_len += n;
+    /* Over the limit: keep reading (so that the answer can be a proper 413 after the auth checks)
+     * but keep nothing; the hard cap in evhtp's max_body_size bounds how long we read. */
+    if (rctx->too_big || rctx->body_len > rctx->srv->cfg->max_event_bytes) {
+        rctx->too_big = 1;
+        evbuffer_drain(buf, n);
+        evbuffer_drain(req->buffer_in, evbuffer_get_length(req->buffer_in));
+    }
+    return EVHTP_RES_OK;
+}
+
+static evhtp_res on_request_fini(evhtp_request_t *req, void *arg)
+{
+    srv_req_t *rctx = arg;
+    (void)req;
+    if (rctx->pending >= 0) srv_publish_forget(rctx->srv, rctx);
+    free(rctx);
+    return EVHTP_RES_OK;
+}
+
+static evhtp_res on_headers(evhtp_request_t *req, evhtp_headers_t *hdrs, void *arg)
+{
+    srv_t *s = arg;
+    srv_req_t *rctx = calloc(1, sizeof *rctx);
+    const char *cl;
+    (void)hdrs;
+    if (!rctx) return EVHTP_RES_SERVERR;
+    rctx->srv = s;
+    rctx->pending = -1;
+    evhtp_request_set_hook(req, evhtp_hook_on_read, (evhtp_hook)on_body, rctx);
+    evhtp_request_set_hook(req, evhtp_hook_on_request_fini, (evhtp_hook)on_request_fini, rctx);
+    /* A declared length over the limit needs no reading to decide. */
+    cl = evhtp_header_find(req->headers_in, "Content-Length");
+    if (cl && strtoull(cl, NULL, 10) > s->cfg->max_event_bytes) rctx->too_big = 1;
+    return EVHTP_RES_OK;
+}
+
+static evhtp_res on_post_accept(evhtp_connection_t *conn, void *arg)
+{
+    evhtp_connection_set_hook(conn, evhtp_hook_on_headers, (evhtp_hook)on_headers, arg);
+    return EVHTP_RES_OK;
+}
+
+int srv_http_init(srv_t *s)
+{
+    struct timeval tmo = {30, 0};
+    uint64_t hard_cap;
+
+    s->htp = evhtp_new(s->base, s);
+    if (!s->htp) return -1;
+    /* 100-continue is answered by evhtp; nodelay keeps small replies from waiting on Nagle. */
+    evhtp_enable_flag(s->htp, EVHTP_FLAG_ENABLE_100_CONT | EVHTP_FLAG_ENABLE_NODELAY);
+    evhtp_set_timeouts(s->htp, &tmo, &tmo);
+    /* The hard cap drops a client that keeps sending far past the limit; up to it we drain and
+     * answer 413. */
+    hard_cap = (uint64_t)s->cfg->max_event_bytes * 4 + (1u << 20);
+    evhtp_set_max_body_size(s->htp, hard_cap);
+    evhtp_set_post_accept_cb(s->htp, on_post_accept, s);
+    evhtp_set_gencb(s->htp, on_request, s);
+    return 0;
+}

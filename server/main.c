@@ -1,0 +1,195 @@
+/* hendelse: main, the command dispatch, and the life of `serve`: open the store, bind, print the
+ * ready line, run the one event loop, stop cleanly on SIGTERM/SIGINT. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/listener.h>
+
+#include "server/cli.h"
+#include "server/http.h"
+#include "server/jwt.h"
+#include "server/log.h"
+#include "server/server.h"
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+    srv_t *s = arg;
+    struct timeval flush = {0, 200000};
+    (void)what;
+    if (s->stopping) return;
+    s->stopping = 1;
+    srv_log(SRV_LOG_INFO, "server", "stopping signal=%d", (int)sig);
+    /* Stop accepting, answer what is waiting for a commit, and give the replies a moment to be
+     * written before the loop ends. */
+    evhtp_unbind_socket(s->htp);
+    srv_commit_now(s);
+    event_base_loopexit(s->base, &flush);
+}
+
+static int bind_listen(srv_t *s, const srv_config_t *cfg, char *bound, size_t boundlen)
+{
+    struct addrinfo hints, *ai = NULL;
+    char port[16];
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    char host[INET6_ADDRSTRLEN];
+    int rc, fd, bport;
+
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE;
+    snprintf(port, sizeof port, "%d", cfg->listen_port);
+    rc = getaddrinfo(cfg->listen_host, port, &hints, &ai);
+    if (rc != 0) {
+        fprintf(stderr, "hendelse serve: cannot resolve listen host '%s': %s\n", cfg->listen_host,
+                gai_strerror(rc));
+        return 2;
+    }
+    rc = evhtp_bind_sockaddr(s->htp, ai->ai_addr, ai->ai_addrlen, 1024);
+    freeaddrinfo(ai);
+    if (rc != 0) {
+        fprintf(stderr, "hendelse serve: cannot listen on %s:%d: %s\n", cfg->listen_host,
+                cfg->listen_port, strerror(errno));
+        return 1;
+    }
+    fd = evconnlistener_get_fd(s->htp->server);
+    if (getsockname(fd, (struct sockaddr *)&ss, &sl) != 0) return 1;
+    if (ss.ss_family == AF_INET6) {
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+        inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
+        bport = ntohs(a->sin6_port);
+        snprintf(bound, boundlen, "[%s]:%d", host, bport);
+    } else {
+        struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+        inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
+        bport = ntohs(a->sin_port);
+        snprintf(bound, boundlen, "%s:%d", host, bport);
+    }
+    return 0;
+}
+
+static int serve(int argc, char **argv)
+{
+    srv_config_t cfg;
+    srv_t s;
+    store_opts_t sopts;
+    char bound[128], err[256];
+    struct event *ev_term = NULL, *ev_int = NULL;
+    int rc;
+
+    rc = srv_cli_parse(argc, argv, &cfg);
+    if (rc == 1) return 0;
+    if (rc != 0) return rc;
+    if (cfg.log_debug) srv_log_set_level(SRV_LOG_DEBUG);
+
+    memset(&s, 0, sizeof s);
+    s.cfg = &cfg;
+    s.keys = srv_jwt_keys_new();
+    if (!s.keys) return 1;
+    for (size_t i = 0; i < cfg.n_hs256_files; i++) {
+        if (srv_jwt_keys_add_hs256_file(s.keys, cfg.hs256_files[i], err, sizeof err) != 0) {
+            fprintf(stderr, "hendelse serve: %s\n", err);
+            srv_jwt_keys_free(s.keys);
+            return 2;
+        }
+    }
+
+    signal(SIGPIPE, SIG_IGN);
+    sopts.map_bytes = cfg.max_store_bytes;
+    sopts.sync = cfg.sync_none ? STORE_SYNC_NONE : STORE_SYNC_FSYNC;
+    rc = store_open(cfg.data_dir, &sopts, &s.store);
+    if (rc != 0) {
+        if (rc == STORE_ELOCKED)
+            fprintf(stderr,
+                    "hendelse serve: data directory %s is in use by another hendelse process\n",
+                    cfg.data_dir);
+        else
+            fprintf(stderr, "hendelse serve: cannot open the store in %s: %s (%s)\n", cfg.data_dir,
+                    store_strerror(rc), s.store ? store_last_error(s.store) : "");
+        srv_jwt_keys_free(s.keys);
+        return 1;
+    }
+
+    s.base = event_base_new();
+    if (!s.base || srv_http_init(&s) != 0 || srv_publish_init(&s) != 0) {
+        fprintf(stderr, "hendelse serve: cannot set up the event loop\n");
+        return 1;
+    }
+    rc = bind_listen(&s, &cfg, bound, sizeof bound);
+    if (rc != 0) return rc;
+    if (cfg.base_url) {
+        size_t l = strlen(cfg.base_url);
+        while (l && cfg.base_url[l - 1] == '/')
+            l--;
+        snprintf(s.base_url, sizeof s.base_url, "%.*s", (int)l, cfg.base_url);
+    } else {
+        snprintf(s.base_url, sizeof s.base_url, "http://%s", bound);
+    }
+
+    ev_term = evsignal_new(s.base, SIGTERM, on_signal, &s);
+    ev_int = evsignal_new(s.base, SIGINT, on_signal, &s);
+    if (!ev_term || !ev_int || evsignal_add(ev_term, NULL) != 0 ||
+        evsignal_add(ev_int, NULL) != 0) {
+        fprintf(stderr, "hendelse serve: cannot install signal handlers\n");
+        return 1;
+    }
+
+    srv_log(SRV_LOG_INFO, "server",
+            "started version=%s data=%s auth=%s profile=%s sync=%s last_seq=%llu", HENDELSE_VERSION,
+            cfg.data_dir,
+            cfg.auth == SRV_AUTH_JWT    ? "jwt"
+            : cfg.auth == SRV_AUTH_NONE ? "none"
+                                        : "unverified",
+            cfg.dev ? "development" : "production", cfg.sync_none ? "none" : "fsync",
+            (unsigned long long)store_last_seq(s.store));
+    printf("hendelse listening on http://%s\n", bound);
+    fflush(stdout);
+
+    event_base_dispatch(s.base);
+
+    /* Anything that arrived after the signal is answered before the store closes. */
+    srv_commit_now(&s);
+    srv_log(SRV_LOG_INFO, "server", "stopped published=%llu duplicates=%llu batches=%llu",
+            (unsigned long long)s.n_published, (unsigned long long)s.n_duplicates,
+            (unsigned long long)s.n_batches);
+    event_free(ev_term);
+    event_free(ev_int);
+    event_free(s.commit_ev);
+    evhtp_free(s.htp);
+    event_base_free(s.base);
+    store_close(s.store);
+    srv_jwt_keys_free(s.keys);
+    free(s.pending);
+    free(s.ins);
+    free(s.res);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        srv_cli_usage(stderr);
+        return 2;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        srv_cli_usage(stdout);
+        return 0;
+    }
+    if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
+        printf("hendelse %s\n", HENDELSE_VERSION);
+        return 0;
+    }
+    if (strcmp(argv[1], "serve") == 0) return serve(argc - 1, argv + 1);
+    if (strcmp(argv[1], "token") == 0) return srv_token_main(argc - 1, argv + 1);
+    fprintf(stderr, "hendelse: unknown command '%s' (try --help)\n", argv[1]);
+    return 2;
+}

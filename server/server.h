@@ -1,0 +1,92 @@
+/* server/server: the state shared by the HTTP handlers of one running server, and the helpers they
+ * use (authentication, replies). Internal to server/. */
+#ifndef HENDELSE_SERVER_SERVER_H
+#define HENDELSE_SERVER_SERVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <event2/event.h>
+#include "server/evhtp_inc.h"
+
+#include "filter/event.h"
+#include "filter/json.h"
+#include "server/cli.h"
+#include "server/jwt.h"
+#include "store/store.h"
+
+/* One publish waiting in the open write batch for the commit that answers it. */
+typedef struct {
+    evhtp_request_t *req; /* NULL once the client has gone away (see on_request_fini) */
+    struct srv_req *rctx;
+    filter_event_t *ev;
+} srv_pending_t;
+
+typedef struct srv {
+    struct event_base *base;
+    evhtp_t *htp;
+    const srv_config_t *cfg;
+    store_t *store;
+    srv_jwt_keys_t *keys;
+    char base_url[512];
+
+    /* group commit: the open batch and the event that commits it after this loop pass */
+    struct event *commit_ev;
+    srv_pending_t *pending;
+    size_t n_pending, cap_pending;
+    store_event_in_t *ins; /* scratch, cap_pending long */
+    store_result_t *res;   /* scratch, cap_pending long */
+
+    int stopping;
+    uint64_t n_published, n_duplicates, n_batches;
+} srv_t;
+
+/* Per-request state, allocated when the headers are in and freed in on_request_fini. */
+typedef struct srv_req {
+    srv_t *srv;
+    size_t body_len;
+    int too_big;  /* the body passed max-event-bytes: it was drained, the answer will be 413 */
+    long pending; /* index into srv->pending while waiting for a commit, else -1 */
+} srv_req_t;
+
+/* The caller of a request. */
+typedef struct {
+    srv_claims_t claims;
+    int all_scopes; /* --auth none: the dev identity holds every scope */
+} srv_identity_t;
+
+/* Authenticates the request's bearer token by the configured mode. Returns 0 and fills *id (release
+ * with srv_identity_fini), or -1 (the caller answers 401). */
+int srv_authenticate(srv_t *s, evhtp_request_t *req, srv_identity_t *id);
+void srv_identity_fini(srv_identity_t *id);
+int srv_identity_has_scope(const srv_identity_t *id, const char *scope);
+/* 1 if the request carries a PlatformAccessToken that verifies and names an org and an app. */
+int srv_has_platform_access_token(srv_t *s, evhtp_request_t *req);
+
+/* Replies. Each sends the response; the request must not be touched afterwards. */
+void srv_reply_empty(evhtp_request_t *req, int status);
+void srv_reply_text(evhtp_request_t *req, int status, const char *ctype, const char *body,
+                    size_t len);
+/* RFC 9457 problem: {"type":...,"title":...,"status":N,"detail":...} (detail omitted when NULL). */
+void srv_reply_problem(evhtp_request_t *req, int status, const char *title, const char *detail);
+/* ASP.NET-style validation problem with errors = {key: [msg]} for n pairs. */
+void srv_reply_validation(evhtp_request_t *req, const char *const *keys, const char *const *msgs,
+                          size_t n);
+
+/* The problem "type" URI for a status, as ASP.NET Core writes it. */
+const char *srv_problem_type(int status);
+
+/* Handlers (publish.c, query.c). */
+void srv_handle_publish(srv_t *s, evhtp_request_t *req, srv_req_t *rctx);
+void srv_handle_query(srv_t *s, evhtp_request_t *req);
+/* Creates the commit event on s->base. 0 or -1. */
+int srv_publish_init(srv_t *s);
+/* Commits the open batch now, answering every waiting publish (also used at shutdown). */
+void srv_commit_now(srv_t *s);
+/* The request went away: forget it in the open batch. */
+void srv_publish_forget(srv_t *s, srv_req_t *rctx);
+
+/* Microseconds since the Unix epoch (wall clock). */
+int64_t srv_now_us(void);
+
+#endif
