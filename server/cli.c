@@ -20,6 +20,7 @@ static const char usage_text[] =
     "  --dev                         development profile (auth unverified, http webhooks)\n"
     "  --auth jwt|unverified|none    how bearer tokens are checked\n"
     "  --jwt-hs256-secret-file FILE  HS256 secret for --auth jwt (repeatable)\n"
+    "  --jwt-public-key-file FILE    RS256/ES256 public key (PEM) for --auth jwt (repeatable)\n"
     "  --dev-identity ID             identity for --auth none (default /org/ttd)\n"
     "  --authz allow-all             authorization policy\n"
     "  --max-event-bytes N           largest accepted event (default 262144)\n"
@@ -147,7 +148,6 @@ static int parse_listen(const char *s, srv_config_t *cfg)
 /* Options that later work fills in; they are recognised so that the error says so plainly. */
 static const char *const later_opts[] = {
     "config",
-    "jwt-public-key-file",
     "register",
     "tls-cert",
     "tls-key",
@@ -238,6 +238,10 @@ int srv_cli_parse(int argc, char **argv, srv_config_t *cfg)
             if (cfg->n_hs256_files >= SRV_MAX_KEY_FILES)
                 return bad("too many --jwt-hs256-secret-file options%s%s", "", "");
             cfg->hs256_files[cfg->n_hs256_files++] = val;
+        } else if (strcmp(name, "jwt-public-key-file") == 0) {
+            if (cfg->n_pubkey_files >= SRV_MAX_KEY_FILES)
+                return bad("too many --jwt-public-key-file options%s%s", "", "");
+            cfg->pubkey_files[cfg->n_pubkey_files++] = val;
         } else if (strcmp(name, "dev-identity") == 0) {
             if (val[0] != '/')
                 return bad("invalid --dev-identity '%s': expected e.g. /org/ttd%s", val, "");
@@ -280,8 +284,9 @@ int srv_cli_parse(int argc, char **argv, srv_config_t *cfg)
         }
     }
     if (!auth_set) cfg->auth = cfg->dev ? SRV_AUTH_UNVERIFIED : SRV_AUTH_JWT;
-    if (cfg->auth == SRV_AUTH_JWT && cfg->n_hs256_files == 0)
-        return bad("--auth jwt needs --jwt-hs256-secret-file FILE (or use --dev for the "
+    if (cfg->auth == SRV_AUTH_JWT && cfg->n_hs256_files == 0 && cfg->n_pubkey_files == 0)
+        return bad("--auth jwt needs --jwt-hs256-secret-file FILE or --jwt-public-key-file FILE "
+                   "(or use --dev for the "
                    "development profile)%s%s",
                    "", "");
     return 0;

@@ -19,6 +19,8 @@ typedef struct {
     srv_auth_mode_t auth;    /* default: unverified with --dev, else jwt */
     const char *hs256_files[SRV_MAX_KEY_FILES];
     size_t n_hs256_files;
+    const char *pubkey_files[SRV_MAX_KEY_FILES]; /* --jwt-public-key-file: RS256/ES256 PEM */
+    size_t n_pubkey_files;
     const char *dev_identity; /* for --auth none; default "/org/ttd" */
     const char *authz;        /* "allow-all" */
     size_t max_event_bytes;   /* default 262144 */

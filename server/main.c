@@ -101,6 +101,13 @@ static int serve(int argc, char **argv)
             return 2;
         }
     }
+    for (size_t i = 0; i < cfg.n_pubkey_files; i++) {
+        if (srv_jwt_keys_add_public_key_file(s.keys, cfg.pubkey_files[i], err, sizeof err) != 0) {
+            fprintf(stderr, "hendelse serve: %s\n", err);
+            srv_jwt_keys_free(s.keys);
+            return 2;
+        }
+    }
 
     signal(SIGPIPE, SIG_IGN);
     sopts.map_bytes = cfg.max_store_bytes;

@@ -129,4 +129,86 @@ uint64_t store_last_seq(const store_t *st);
 /* 0 if a read transaction can be opened and the format record read (used by /health). */
 int store_check(store_t *st);
 
+/* ---- delivery state and subscriptions (one write batch shared with event appends) ----
+ *
+ * A store_batch_t collects operations in memory (each call copies its arguments); store_commit
+ * applies them, in the order they were added, and then appends the events, all in one write
+ * transaction with one durable sync. So the delivery cursor, retry records and subscription changes
+ * become durable together with (or before) whatever depends on them. */
+
+typedef struct store_batch store_batch_t;
+
+/* A pending retry of one delivery (subscription, event). */
+typedef struct {
+    int64_t due_us;      /* when the next attempt is due (wall clock, microseconds) */
+    uint32_t attempts;   /* attempts made so far */
+    int32_t last_status; /* HTTP status of the last attempt, 0 if none (connection error, timeout) */
+    char last_error[128]; /* NUL-terminated; "" if none */
+} store_retry_t;
+
+/* A dead-lettered delivery. */
+typedef struct {
+    int64_t dead_us;
+    uint32_t attempts;
+    int32_t last_status;
+    char last_error[128];
+} store_dead_t;
+
+/* A new empty batch (NULL on allocation failure). */
+store_batch_t *store_batch_new(void);
+void store_batch_free(store_batch_t *b);
+/* 1 if the batch holds no operation. */
+int store_batch_empty(const store_batch_t *b);
+/* Drops every operation (after a successful store_commit the batch is already empty). */
+void store_batch_clear(store_batch_t *b);
+
+/* Each returns 0 or STORE_ENOMEM (then the batch is unchanged). */
+/* Puts the opaque subscription record rec[0..len) under id (insert or replace). */
+int store_batch_put_sub(store_batch_t *b, uint64_t id, const void *rec, size_t len);
+/* Deletes subscription id, and with it its pending retries and dead letters. */
+int store_batch_del_sub(store_batch_t *b, uint64_t id);
+int store_batch_put_retry(store_batch_t *b, uint64_t sub_id, uint64_t seq, const store_retry_t *r);
+int store_batch_del_retry(store_batch_t *b, uint64_t sub_id, uint64_t seq);
+int store_batch_put_dead(store_batch_t *b, uint64_t sub_id, uint64_t seq, const store_dead_t *d);
+int store_batch_del_dead(store_batch_t *b, uint64_t sub_id, uint64_t seq);
+/* Sets the dispatch cursor: every delivery of every event with sequence <= seq is done or recorded
+ * as a retry or a dead letter. The cursor never moves backwards (a lower value is ignored). */
+int store_batch_set_cursor(store_batch_t *b, uint64_t seq);
+
+/* Applies batch b (may be NULL or empty) and appends evs[0..n) (n may be 0) in one write transaction
+ * with one durable sync (unless sync is NONE). On success b is emptied and the results of the events
+ * are as for store_append_batch. If the map is full: the batch's operations are tried first; if they
+ * do not fit, nothing is committed, b is left as it was (to be tried again), every event gets
+ * STORE_RES_FULL and STORE_EMAPFULL is returned; if they fit, the events that fit are committed with
+ * them as store_append_batch describes. On any other failure nothing is committed and b is left as
+ * it was. */
+int store_commit(store_t *st, store_batch_t *b, const store_event_in_t *evs, size_t n,
+                 store_result_t *res);
+
+/* Allocates the next subscription id (1, 2, ...). Ids are never reused: the high-water mark is
+ * persisted by the commit that puts a subscription with that id; an id allocated but never committed
+ * is simply skipped. */
+uint64_t store_sub_next_id(store_t *st);
+
+/* The dispatch cursor (0 if never set). */
+int store_get_cursor(store_t *st, uint64_t *seq_out);
+
+/* Calls fn for each stored subscription in id order; rec is valid during the call only. fn returns
+ * STORE_SCAN_CONTINUE or STORE_SCAN_STOP. */
+typedef int (*store_sub_fn)(void *ctx, uint64_t id, const void *rec, size_t len);
+int store_scan_subs(store_t *st, store_sub_fn fn, void *ctx);
+/* Gets one subscription record: fn is called once, or STORE_ENOTFOUND. */
+int store_get_sub(store_t *st, uint64_t id, store_sub_fn fn, void *ctx);
+
+/* Calls fn for every pending retry (order: by subscription, then sequence). */
+typedef int (*store_retry_fn)(void *ctx, uint64_t sub_id, uint64_t seq, const store_retry_t *r);
+int store_scan_retries(store_t *st, store_retry_fn fn, void *ctx);
+
+/* Calls fn for each dead letter of one subscription, in sequence order. */
+typedef int (*store_dead_fn)(void *ctx, uint64_t sub_id, uint64_t seq, const store_dead_t *d);
+int store_scan_dead(store_t *st, uint64_t sub_id, store_dead_fn fn, void *ctx);
+
+/* Calls fn once with the event of sequence seq, or returns STORE_ENOTFOUND. */
+int store_get_event(store_t *st, uint64_t seq, store_scan_fn fn, void *ctx);
+
 #endif
