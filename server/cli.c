@@ -2,6 +2,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -160,10 +161,13 @@ static const char *const later_opts[] = {
     NULL,
 };
 
-static int bad(const char *fmt, const char *a, const char *b)
+__attribute__((format(printf, 1, 2))) static int bad(const char *fmt, ...)
 {
+    va_list ap;
     fprintf(stderr, "hendelse serve: ");
-    fprintf(stderr, fmt, a, b);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
     fprintf(stderr, "\n");
     return 2;
 }

@@ -47,9 +47,31 @@ static void set_header(evhtp_request_t *req, const char *k, const char *v)
     evhtp_headers_add_header(req->headers_out, evhtp_header_new(k, v, 0, 1));
 }
 
+static srv_req_t *req_ctx(evhtp_request_t *req)
+{
+    evhtp_hooks_t *hooks = evhtp_request_get_hooks(req);
+    return hooks ? hooks->on_request_fini_arg : NULL;
+}
+
+/* Sends a response. libevhtp (1.2.18) does not go on to a pipelined request that is already in the
+ * input buffer after a reply sent from inside the request callback; it does after a paused request
+ * is answered and resumed. So a reply made while the handler runs is only recorded here, and
+ * on_request pauses the request and sends it from the flush event; a reply made later (a publish
+ * answered by its commit) is sent and resumed at once. */
+static void finish(evhtp_request_t *req, int status)
+{
+    srv_req_t *rctx = req_ctx(req);
+    if (rctx && rctx->in_handler) {
+        rctx->status = status;
+        return;
+    }
+    evhtp_send_reply(req, (evhtp_res)status);
+    if (rctx && rctx->paused) evhtp_request_resume(req);
+}
+
 void srv_reply_empty(evhtp_request_t *req, int status)
 {
-    evhtp_send_reply(req, (evhtp_res)status);
+    finish(req, status);
 }
 
 void srv_reply_text(evhtp_request_t *req, int status, const char *ctype, const char *body,
@@ -57,7 +79,7 @@ void srv_reply_text(evhtp_request_t *req, int status, const char *ctype, const c
 {
     if (ctype) set_header(req, "Content-Type", ctype);
     if (len) evbuffer_add(req->buffer_out, body, len);
-    evhtp_send_reply(req, (evhtp_res)status);
+    finish(req, status);
 }
 
 static void reply_buf(evhtp_request_t *req, int status, const char *ctype, filter_buf_t *b)
@@ -225,16 +247,68 @@ static int path_is(const char *path, const char *want)
     return path[n] == '\0' || (path[n] == '/' && path[n + 1] == '\0');
 }
 
+static void on_flush(evutil_socket_t fd, short what, void *arg)
+{
+    srv_t *s = arg;
+    size_t n = s->n_ready;
+    (void)fd;
+    (void)what;
+    /* Detach first: sending may free a connection, whose fini hook clears its slot. */
+    for (size_t i = 0; i < n; i++) {
+        srv_req_t *rctx = s->ready[i];
+        if (!rctx) continue;
+        rctx->ready = -1;
+        s->ready[i] = NULL;
+        evhtp_send_reply(rctx->req, (evhtp_res)rctx->status);
+        evhtp_request_resume(rctx->req);
+    }
+    s->n_ready = 0;
+}
+
+/* Queues a reply recorded during the handler for the flush event (see finish()). */
+static void defer_reply(srv_t *s, evhtp_request_t *req, srv_req_t *rctx)
+{
+    if (s->n_ready == s->cap_ready) {
+        size_t cap = s->cap_ready ? s->cap_ready * 2 : 256;
+        srv_req_t **r = realloc(s->ready, cap * sizeof *r);
+        if (!r) { /* cannot defer: answer now (a pipelined next request then waits for input) */
+            evhtp_send_reply(req, (evhtp_res)rctx->status);
+            return;
+        }
+        s->ready = r;
+        s->cap_ready = cap;
+    }
+    rctx->req = req;
+    rctx->ready = (long)s->n_ready;
+    s->ready[s->n_ready] = rctx;
+    if (s->n_ready++ == 0) event_active(s->flush_ev, 0, 0);
+    rctx->paused = 1;
+    evhtp_request_pause(req);
+}
+
+static void route(srv_t *s, evhtp_request_t *req, srv_req_t *rctx);
+
 static void on_request(evhtp_request_t *req, void *arg)
 {
     srv_t *s = arg;
-    srv_req_t *rctx = NULL;
+    srv_req_t *rctx = req_ctx(req);
+    if (!rctx) {
+        route(s, req, NULL);
+        return;
+    }
+    rctx->req = req;
+    rctx->in_handler = 1;
+    route(s, req, rctx);
+    rctx->in_handler = 0;
+    if (rctx->status) defer_reply(s, req, rctx);
+}
+
+static void route(srv_t *s, evhtp_request_t *req, srv_req_t *rctx)
+{
     const char *path =
         req->uri && req->uri->path && req->uri->path->full ? req->uri->path->full : "";
     htp_method m = evhtp_request_get_method(req);
-    evhtp_hooks_t *hooks = evhtp_request_get_hooks(req);
 
-    if (hooks && hooks->on_request_fini_arg) rctx = hooks->on_request_fini_arg;
     if (s->stopping) evhtp_request_set_keepalive(req, 0);
 
     if (path_is(path, "/events/api/v1/events")) {
@@ -287,6 +361,8 @@ static evhtp_res on_request_fini(evhtp_request_t *req, void *arg)
     srv_req_t *rctx = arg;
     (void)req;
     if (rctx->pending >= 0) srv_publish_forget(rctx->srv, rctx);
+    if (rctx->ready >= 0 && (size_t)rctx->ready < rctx->srv->n_ready)
+        rctx->srv->ready[rctx->ready] = NULL;
     free(rctx);
     return EVHTP_RES_OK;
 }
@@ -300,6 +376,7 @@ static evhtp_res on_headers(evhtp_request_t *req, evhtp_headers_t *hdrs, void *a
     if (!rctx) return EVHTP_RES_SERVERR;
     rctx->srv = s;
     rctx->pending = -1;
+    rctx->ready = -1;
     evhtp_request_set_hook(req, evhtp_hook_on_read, (evhtp_hook)on_body, rctx);
     evhtp_request_set_hook(req, evhtp_hook_on_request_fini, (evhtp_hook)on_request_fini, rctx);
     /* A declared length over the limit needs no reading to decide. */
@@ -320,7 +397,8 @@ int srv_http_init(srv_t *s)
     uint64_t hard_cap;
 
     s->htp = evhtp_new(s->base, s);
-    if (!s->htp) return -1;
+    s->flush_ev = event_new(s->base, -1, 0, on_flush, s);
+    if (!s->htp || !s->flush_ev) return -1;
     /* 100-continue is answered by evhtp; nodelay keeps small replies from waiting on Nagle. */
     evhtp_enable_flag(s->htp, EVHTP_FLAG_ENABLE_100_CONT | EVHTP_FLAG_ENABLE_NODELAY);
     evhtp_set_timeouts(s->htp, &tmo, &tmo);

@@ -170,6 +170,8 @@ static int serve(int argc, char **argv)
     event_free(ev_term);
     event_free(ev_int);
     event_free(s.commit_ev);
+    event_free(s.flush_ev);
+    free(s.ready);
     evhtp_free(s.htp);
     event_base_free(s.base);
     store_close(s.store);

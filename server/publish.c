@@ -110,7 +110,6 @@ void srv_commit_now(srv_t *s)
                                   "The event could not be stored.");
                 break;
             }
-            evhtp_request_resume(req);
         }
         filter_event_free(p->ev);
     }
@@ -199,6 +198,7 @@ void srv_handle_publish(srv_t *s, evhtp_request_t *req, srv_req_t *rctx)
     s->pending[s->n_pending].ev = ev;
     rctx->pending = (long)s->n_pending;
     if (s->n_pending++ == 0) event_active(s->commit_ev, 0, 0);
+    rctx->paused = 1;
     evhtp_request_pause(req);
 }
 

@@ -37,6 +37,11 @@ typedef struct srv {
     store_event_in_t *ins; /* scratch, cap_pending long */
     store_result_t *res;   /* scratch, cap_pending long */
 
+    /* replies recorded while a handler ran, sent by flush_ev (see http.c, finish()) */
+    struct event *flush_ev;
+    struct srv_req **ready;
+    size_t n_ready, cap_ready;
+
     int stopping;
     uint64_t n_published, n_duplicates, n_batches;
 } srv_t;
@@ -47,6 +52,11 @@ typedef struct srv_req {
     size_t body_len;
     int too_big;  /* the body passed max-event-bytes: it was drained, the answer will be 413 */
     long pending; /* index into srv->pending while waiting for a commit, else -1 */
+    evhtp_request_t *req;
+    int in_handler; /* the route handler is running: replies are recorded, not sent */
+    int status;     /* the recorded reply status */
+    int paused;     /* the request is paused: a reply must resume it */
+    long ready;     /* index into srv->ready while a recorded reply waits, else -1 */
 } srv_req_t;
 
 /* The caller of a request. */
