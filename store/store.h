@@ -26,7 +26,7 @@ enum {
 
 /* The on-disk format version this build writes and reads. Rule: bump it on any change to key or value
  * encodings; a store with another version is refused with STORE_EVERSION (no silent migration). */
-#define STORE_FORMAT_VERSION 1
+#define STORE_FORMAT_VERSION 2
 
 typedef enum { STORE_SYNC_FSYNC = 0, STORE_SYNC_NONE = 1 } store_sync_t;
 
