@@ -447,6 +447,8 @@ class Server:
                     self.stop()
                 except AssertionError:
                     pass
+            self._close_conn()
+            self._reap()
             self.check_sanitizer()
         finally:
             shutil.rmtree(self._own_tmp, ignore_errors=True)
@@ -589,17 +591,19 @@ def publish_many(srv, events, tok=None, threads=8):
     return statuses
 
 
-def raw_send(port, data, read=True, timeout=3.0):
-    """Sends raw bytes on a new socket, optionally reads what comes back until close/timeout."""
+def raw_send(port, data, read=True, timeout=3.0, half_close=True):
+    """Sends raw bytes on a new socket, optionally reads what comes back until close/timeout
+    (after shutting down the write side, unless half_close is False)."""
     s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
     got = b""
     try:
         s.sendall(data)
         if read:
-            try:
-                s.shutdown(socket.SHUT_WR)
-            except OSError:
-                pass
+            if half_close:
+                try:
+                    s.shutdown(socket.SHUT_WR)
+                except OSError:
+                    pass
             while True:
                 try:
                     chunk = s.recv(65536)

@@ -98,6 +98,11 @@ class DurabilityTest(BBTestCase):
             srv.start()
             stored = self.all_events(srv, res)
             self.assertAllPresentOnce(stored, all_acked)
+            # re-sending acknowledged events after the crash does not store them twice
+            with srv.connection() as conn:
+                for ev in acked[:50]:
+                    self.assertStatus(srv.publish(ev, conn=conn), 200)
+            self.assertEqual(self.all_events(srv, res), stored)
             # nothing stored that was never even sent
             self.assertLessEqual(len(stored), len(all_acked) + PUBLISHERS * (rnd + 1))
         # the server is fully usable after the crashes
@@ -142,6 +147,13 @@ class DurabilityTest(BBTestCase):
         self.assertEqual(srv.signal(signal.SIGINT), 0)
         srv.start()
         self.assertEqual(self.all_events(srv, res), sent)
+        # duplicates are still recognised after the restart
+        for ev in sent[:10]:
+            self.assertStatus(srv.publish(ev), 200)
+        self.assertEqual(self.all_events(srv, res), sent)
+        # a cursor taken before the restart still works
+        r = srv.poll("resource=%s&after=%s" % (res, sent[29]["id"]))
+        self.assertEqual(self.assertPollPage(r), sent[30:])
 
     def test_order_equals_answer_order(self):
         srv = self.start_server("--auth", "none", "--authz", "allow-all")

@@ -98,7 +98,7 @@ class HealthTest(BBTestCase):
 
     def test_pipelined_requests(self):
         got = raw_send(self.srv.port, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
-                       b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                       b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", half_close=False)
         self.assertEqual(got.count(b"Healthy"), 2, got)
 
 

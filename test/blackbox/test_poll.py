@@ -167,6 +167,14 @@ class PollTest(BBTestCase):
         self.assertEqual(self.all_events("resource=%s&after=0&subject=/party/11" % res), [evs[1]])
         self.assertEqual(self.all_events("resource=%s&after=0&subject=/party" % res), [])
 
+    def test_percent_encoded_query_values(self):
+        res = fresh_resource()
+        evs = self.publish(event(resource=res, subject="/party/1"), event(resource=res, subject="/party/2"))
+        enc_res = res.replace(":", "%3A")
+        self.assertEqual(self.page("resource=%s&after=0" % enc_res), evs)
+        self.assertEqual(self.page("resource=%s&after=0&subject=%%2Fparty%%2F2" % res), [evs[1]])
+        self.assertEqual(self.page("resource=%s&after=%s" % (res, evs[0]["id"].replace("-", "%2D"))), [evs[1]])
+
     def test_alternative_subject_header(self):
         res = fresh_resource()
         evs = self.publish(

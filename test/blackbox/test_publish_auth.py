@@ -235,6 +235,51 @@ class PublishAuthTest(BBTestCase):
             conn.close()
         self.assertEqual((resp.status, data), (200, b""))
 
+    def test_size_far_over_413(self):
+        # a client that sends a whole 8 MiB event gets the 413 answer, not a reset connection
+        body = self.padded(8 << 20)
+        try:
+            r = self.srv.request("POST", PUBLISH_PATH, body, dict(bearer(self.tok), **{"Content-Type": CE_JSON}))
+        except (ConnectionResetError, BrokenPipeError) as e:
+            self.fail("8 MiB event: connection reset instead of a 413 answer (%r)" % e)
+        self.assertProblemJson(r, 413)
+
+    # --- keep-alive across error answers -----------------------------------------------------
+
+    def test_keepalive_survives_error_answers(self):
+        no_scope = make_token(self.secret, scope=SCOPE_SUBSCRIBE)
+        cases = [
+            (dict(ev=event(), tok=None), 401),
+            (dict(ev=event(), tok=no_scope), 403),
+            (dict(ev=event(), tok=self.tok, content_type="text/plain"), 415),
+            (dict(ev=event(id=None), tok=self.tok), 400),
+            (dict(ev=event(resource="bad"), tok=self.tok), 400),
+            (dict(ev=event(), tok=self.tok), 200),
+            (dict(ev=self.padded(MAX + 100), tok=self.tok), 413),
+            (dict(ev=event(), tok=self.tok), 200),
+        ]
+        conn = self.srv.connection()
+        try:
+            for kw, want in cases:
+                ev = kw.pop("ev")
+                tok = kw.pop("tok")
+                h = {"Content-Type": kw.get("content_type", CE_JSON)}
+                if tok:
+                    h.update(bearer(tok))
+                body = ev if isinstance(ev, bytes) else json.dumps(ev)
+                # no transparent reconnect: a connection the server closes must say so (Connection: close)
+                r = conn.request("POST", PUBLISH_PATH, body, h, retry=False)
+                self.assertStatus(r, want)
+        finally:
+            conn.close()
+
+    def test_lowercase_bearer_scheme(self):
+        # RFC 9110 §11.1: the authentication scheme is case-insensitive
+        for scheme in ("bearer", "BEARER"):
+            with self.subTest(scheme=scheme):
+                r = self.srv.publish(event(), None, headers={"Authorization": scheme + " " + self.tok})
+                self.assertStatus(r, 200)
+
     # --- order of checks ---------------------------------------------------------------------
 
     def test_check_order(self):
