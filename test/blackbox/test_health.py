@@ -1,9 +1,11 @@
 """Health endpoint, routing (404/405), and robustness against garbage on the socket. api.md §7."""
 
+import json
 import os
 import random
 import socket
 import sys
+import threading
 import time
 import unittest
 
@@ -95,6 +97,54 @@ class HealthTest(BBTestCase):
         # and it still publishes
         r = self.srv.publish(event())
         self.assertStatus(r, 200)
+
+    def test_mutated_requests(self):
+        # byte-level mutations of valid requests (fixed seed, so a failure reproduces)
+        rnd = random.Random(20261129)
+        body = json.dumps(event()).encode()
+        seeds = [
+            b"POST /events/api/v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/cloudevents+json"
+            b"\r\nContent-Length: %d\r\n\r\n" % len(body) + body,
+            b"GET /events/api/v1/events?resource=urn:altinn:resource:x&after=0&type=a%25&size=5 HTTP/1.1\r\n"
+            b"Host: x\r\nAltinn-AlternativeSubject: /person/1\r\n\r\n",
+            b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: keep-alive\r\n\r\n",
+        ]
+        for i in range(300):
+            data = bytearray(rnd.choice(seeds))
+            for _ in range(rnd.randint(1, 8)):
+                op = rnd.random()
+                pos = rnd.randrange(len(data))
+                if op < 0.4:
+                    data[pos] = rnd.getrandbits(8)
+                elif op < 0.7:
+                    del data[pos:pos + rnd.randint(1, 20)]
+                else:
+                    data[pos:pos] = bytes(rnd.getrandbits(8) for _ in range(rnd.randint(1, 20)))
+            raw_send(self.srv.port, bytes(data), read=(i % 10 == 0), timeout=0.5)
+        self.assertTrue(self.srv.running(), "server died on mutated requests")
+        self.assertHealthy()
+
+    def test_clients_disconnect_while_publish_pending(self):
+        # clients that close right after sending a publish: the server answers into closed sockets
+        body = json.dumps(event()).encode()
+
+        def one():
+            for _ in range(40):
+                ev = json.dumps(event()).encode()
+                req = (b"POST /events/api/v1/events HTTP/1.1\r\nHost: x\r\n"
+                       b"Content-Type: application/cloudevents+json\r\nContent-Length: %d\r\n\r\n"
+                       % len(ev) + ev)
+                raw_send(self.srv.port, req, read=False)
+
+        threads = [threading.Thread(target=one) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        time.sleep(0.3)
+        self.assertTrue(self.srv.running(), "server died when clients went away")
+        self.assertHealthy()
+        self.assertStatus(self.srv.publish(json.loads(body)), 200)
 
     def test_pipelined_requests(self):
         got = raw_send(self.srv.port, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n"

@@ -3,11 +3,12 @@
 import os
 import sys
 import tempfile
+import threading
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (BBTestCase, POLL_PATH, SCOPE_PUBLISH, SCOPE_SUBSCRIBE, event,  # noqa: E402
-                     fresh_resource, make_token, new_secret_file, publish_many)
+                     bearer, fresh_resource, make_token, new_secret_file, publish_many)
 
 N = 1005
 
@@ -96,6 +97,45 @@ class PollPagingTest(BBTestCase):
         events, _ = self.full_order()
         got = self.page("resource=%s&after=%s&size=1000" % (self.res, events[500]["id"]))
         self.assertEqual(got, events[501:])
+
+    def test_live_tail_no_gaps(self):
+        # a reader following `next` links while 8 clients publish sees every event exactly once, in
+        # store order
+        res = fresh_resource()
+        events = [event(resource=res) for _ in range(400)]
+        done = threading.Event()
+        seen = []
+        errors = []
+
+        def reader():
+            try:
+                conn = self.srv.connection()
+                path = "%s?resource=%s&after=0&size=37" % (POLL_PATH, res)
+                while True:
+                    finished = done.is_set()
+                    r = conn.request("GET", path, None, bearer(self.tok))
+                    page = self.assertPollPage(r)
+                    seen.extend(e["id"] for e in page)
+                    if "next" in r.headers:
+                        path = self.srv.path_of(r.headers["next"])
+                    elif finished:
+                        return
+            except Exception as e:
+                errors.append(e)
+
+        t = threading.Thread(target=reader)
+        t.start()
+        try:
+            statuses = publish_many(self.srv, events, self.tok, threads=8)
+        finally:
+            done.set()
+            t.join(timeout=60)
+        self.assertFalse(errors, errors)
+        self.assertEqual(statuses, [200] * len(events))
+        stored, _ = self.srv.poll_all("resource=%s&after=0&size=1000" % res, self.tok)
+        self.assertEqual(len(seen), len(set(seen)), "the tailing reader saw an event twice")
+        self.assertEqual(seen, [e["id"] for e in stored])
+        self.assertEqual(set(seen), {e["id"] for e in events})
 
 
 if __name__ == "__main__":
