@@ -306,7 +306,8 @@ void store_batch_committed(store_t *st, store_batch_t *b)
         const op_t *op = &b->ops[i];
         /* A caller that puts an id it did not get from store_sub_next_id still never sees it
          * handed out later. */
-        if (op->kind == OP_PUT_SUB && op->id >= st->next_sub_id && op->id != UINT64_MAX)
+        if (op->kind == OP_PUT_SUB && st->next_sub_id != 0 && op->id >= st->next_sub_id &&
+            op->id != UINT64_MAX)
             st->next_sub_id = op->id + 1;
     }
     store_batch_clear(b);

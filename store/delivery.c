@@ -26,6 +26,12 @@ int store_meta_get_u64(store_t *st, MDB_txn *txn, const MDB_val *key, uint64_t *
 
 int store_delivery_load(store_t *st, MDB_txn *txn)
 {
+    /* A cursor record that does not decode would make every later commit that moves the cursor
+     * fail, publishing included: refuse to open instead, where the operator sees it at once. */
+    uint64_t cursor;
+    int crc = store_meta_get_u64(st, txn, &store_meta_cursor, &cursor);
+    if (crc != 0) return crc;
+
     /* next = max(nextsubid, highest stored id + 1, 1): the meta record covers deleted
      * subscriptions, the last key covers a record put without its high-water mark. */
     uint64_t next;

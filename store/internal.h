@@ -138,7 +138,8 @@ int store_subseq_decode(store_t *st, const MDB_val *v, int64_t *when_us, uint32_
 
 /* ---- delivery state (delivery.c) ---- */
 
-/* Inside the open transaction: initialises st->next_sub_id. */
+/* Inside the open transaction: checks the cursor record and initialises st->next_sub_id
+ * (STORE_ECORRUPT if either meta record does not decode). */
 int store_delivery_load(store_t *st, MDB_txn *txn);
 /* Reads a u64 meta value in txn: 0 and *out (0 when the key is absent), STORE_ECORRUPT if the
  * value is not 8 bytes, or another store code. */
