@@ -119,6 +119,8 @@ class CliTest(BBTestCase):
         srv = self.start_server("--auth", "none", "--authz", "allow-all")
         self.assertStatus(srv.publish(event()), 200)
         self.assertEqual(srv.stop(), 0)
+        # the ready line was the one and only line on stdout
+        self.assertEqual(b"".join(srv.stdout_extra), b"")
 
     def test_sigint_exit_0(self):
         srv = self.start_server("--auth", "none", "--authz", "allow-all")

@@ -98,6 +98,28 @@ class PollPagingTest(BBTestCase):
         got = self.page("resource=%s&after=%s&size=1000" % (self.res, events[500]["id"]))
         self.assertEqual(got, events[501:])
 
+    def test_sparse_match_found_through_next(self):
+        # one match among 601 events: whether the server scans it all in one request or stops
+        # early with a `next` on an empty page, following the links finds exactly the match
+        res = fresh_resource()
+        before = [event(resource=res, subject="/party/a") for _ in range(300)]
+        rare = event(resource=res, subject="/party/b", type="rare.type")
+        after = [event(resource=res, subject="/party/a") for _ in range(300)]
+        self.assertEqual(publish_many(self.srv, before, self.tok), [200] * 300)
+        self.assertEqual(self.srv.publish(rare, self.tok).status, 200)
+        self.assertEqual(publish_many(self.srv, after, self.tok), [200] * 300)
+        for q in ("subject=/party/b", "type=rare.type", "type=rare.%25&size=1"):
+            with self.subTest(query=q):
+                got, pages = self.srv.poll_all("resource=%s&after=0&%s" % (res, q), self.tok)
+                self.assertEqual(got, [rare])
+                self.assertNotIn("next", pages[-1].headers)
+                for p in pages:
+                    self.assertPollPage(p)
+                    if p.json():
+                        self.assertIn("next", p.headers)
+        got, pages = self.srv.poll_all("resource=%s&after=0&type=none" % res, self.tok)
+        self.assertEqual(got, [])
+
     def test_live_tail_no_gaps(self):
         # a reader following `next` links while 8 clients publish sees every event exactly once, in
         # store order
