@@ -7,6 +7,7 @@ The binary comes from the environment variable HENDELSE_BIN, else build/server/h
 the repository root.
 """
 
+import atexit
 import base64
 import hashlib
 import hmac
@@ -291,6 +292,22 @@ class ServerStartError(AssertionError):
     pass
 
 
+_live_servers = []
+
+
+@atexit.register
+def _kill_leftovers():
+    """Kills servers a failed setUpClass (or an interrupted run) left behind and removes their dirs."""
+    for srv in list(_live_servers):
+        try:
+            if srv.running():
+                srv.proc.kill()
+                srv.proc.wait()
+        except Exception:
+            pass
+        shutil.rmtree(srv._own_tmp, ignore_errors=True)
+
+
 class Server:
     """One `hendelse serve` process on 127.0.0.1:0 with its own (or a given) data directory.
 
@@ -311,6 +328,7 @@ class Server:
         self.stdout_extra = []
         self._stdout_thread = None
         self._conn = None
+        _live_servers.append(self)
         if start:
             self.start()
 
@@ -452,6 +470,8 @@ class Server:
             self.check_sanitizer()
         finally:
             shutil.rmtree(self._own_tmp, ignore_errors=True)
+            if self in _live_servers:
+                _live_servers.remove(self)
 
     # stderr ---------------------------------------------------------------------------------
 
