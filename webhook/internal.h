@@ -1,0 +1,208 @@
+/* webhook/internal.h: what webhook.c (deliveries, retries, cursor, handshakes), pool.c
+ * (destinations, connections, TLS, DNS) and state.c (tables, retry heap, cursor ring) share. Not
+ * installed, not used outside webhook/.
+ *
+ * Ownership in one paragraph: the engine owns subscriptions (sub_t), destinations (dest_t) and
+ * connections (conn_t). A job_t is one attempt of one delivery or handshake; it belongs to its
+ * subscription (listed on sub->jobs) and, while it exists, sits either in its destination's queue
+ * or on one connection (never both). Bodies (blob_t) are reference counted because one event is
+ * shared by all its deliveries and by the evbuffers of requests still on the wire. */
+#ifndef HENDELSE_WEBHOOK_INTERNAL_H
+#define HENDELSE_WEBHOOK_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <openssl/ssl.h>
+
+#include "webhook/webhook.h"
+
+struct event;
+struct event_base;
+struct evdns_base;
+struct evkeyvalq;
+
+/* An always-on invariant check (assert() vanishes under NDEBUG). */
+#define WH_CHECK(cond)                                                                             \
+    do {                                                                                           \
+        if (!(cond)) wh_check_failed(#cond, __FILE__, __LINE__);                                   \
+    } while (0)
+__attribute__((noreturn)) void wh_check_failed(const char *what, const char *file, int line);
+
+/* ---- small shared pieces (state.c) ---- */
+
+typedef struct blob {
+    size_t refs;
+    size_t len;
+    char data[];
+} blob_t;
+
+blob_t *blob_new(const char *data, size_t len); /* refs = 1; NULL on ENOMEM */
+void blob_unref(blob_t *b);                     /* NULL ok */
+
+/* An intrusive hash table keyed by two 64-bit integers (subscriptions use k2 = 0). */
+typedef struct hnode {
+    struct hnode *next;
+    uint64_t k1, k2;
+} hnode_t;
+
+typedef struct {
+    hnode_t **b;
+    size_t nb; /* buckets, a power of two (0 before the first insert) */
+    size_t n;
+} htab_t;
+
+hnode_t *htab_get(const htab_t *t, uint64_t k1, uint64_t k2);
+int htab_put(htab_t *t, hnode_t *n); /* 0 or -1 (ENOMEM); the key must not be present */
+void htab_del(htab_t *t, hnode_t *n);
+void htab_fini(htab_t *t); /* frees the buckets, not the nodes */
+
+/* A pending retry of delivery (sub = h.k1, seq = h.k2). Durable twin: the store's retry record. */
+typedef struct retry {
+    hnode_t h;
+    int64_t due_us;
+    uint32_t attempts; /* attempts made so far */
+    size_t heap_idx;   /* position in the heap, or NOT_IN_HEAP while its attempt runs */
+    struct job *job;   /* the attempt running for it, or NULL */
+} retry_t;
+
+#define NOT_IN_HEAP SIZE_MAX
+
+/* A binary min-heap of retries by due time. */
+typedef struct {
+    retry_t **a;
+    size_t n, cap;
+} rheap_t;
+
+int rheap_push(rheap_t *h, retry_t *r); /* 0 or -1 (ENOMEM) */
+retry_t *rheap_top(const rheap_t *h);
+void rheap_remove(rheap_t *h, retry_t *r); /* r must be in the heap */
+void rheap_fini(rheap_t *h);
+
+/* The cursor ring: dispatched events in sequence order with their count of first attempts not yet
+ * done (succeeded or durably recorded). */
+typedef struct {
+    uint64_t seq;
+    size_t remaining;
+} ring_ent_t;
+
+typedef struct {
+    ring_ent_t *a;
+    size_t cap, head, n; /* cap is a power of two */
+} ring_t;
+
+int ring_reserve(ring_t *r);                               /* room for one push: 0 or -1 (ENOMEM) */
+void ring_push(ring_t *r, uint64_t seq, size_t remaining); /* after ring_reserve */
+ring_ent_t *ring_find(ring_t *r, uint64_t seq);            /* NULL if not in the ring */
+ring_ent_t *ring_front(ring_t *r);                         /* NULL if empty */
+void ring_pop(ring_t *r);
+void ring_fini(ring_t *r);
+
+/* ---- the engine ---- */
+
+/* A parsed endpoint URL. */
+typedef struct {
+    int https;
+    char *host; /* lower case, IPv6 without brackets */
+    uint16_t port;
+    char *host_header; /* host[:port] as in the URL (IPv6 in brackets) */
+    char *path;        /* path and query, at least "/" */
+} endpoint_t;
+
+int endpoint_parse(const char *url, endpoint_t *out); /* 0, WEBHOOK_EINVAL or WEBHOOK_ENOMEM */
+void endpoint_fini(endpoint_t *ep);
+
+typedef struct dest dest_t;
+typedef struct conn conn_t;
+typedef struct sub sub_t;
+
+enum { JOB_DELIVERY = 0, JOB_HANDSHAKE = 1 };
+
+typedef struct job {
+    struct job *qprev, *qnext; /* in dest->queue */
+    struct job *sprev, *snext; /* in sub->jobs */
+    sub_t *sub;
+    dest_t *dest; /* the destination it is queued at or in flight to */
+    conn_t *conn; /* in flight on this connection, or NULL */
+    int kind;
+    int queued;
+    uint64_t seq; /* deliveries: the event; handshakes: the handshake number */
+    blob_t *body;
+    uint32_t attempts; /* attempts made before this one */
+    int tracked;       /* a first attempt counted in the cursor ring */
+    retry_t *retry;    /* the retry entry this attempt runs for, or NULL */
+} job_t;
+
+struct sub {
+    hnode_t h; /* k1 = id */
+    webhook_t *wh;
+    endpoint_t ep;
+    char *url;
+    unsigned char *secret; /* NULL: unsigned */
+    size_t secret_len;
+    dest_t *dest;
+    job_t *jobs; /* every job of this subscription (queued or in flight) */
+    /* The validation handshake (not persisted). */
+    blob_t *hs_body;  /* NULL when no handshake is pending */
+    uint64_t hs_n;    /* which handshake (for webhook-id) */
+    size_t hs_failed; /* failed attempts of this handshake so far */
+    struct event *hs_timer;
+    job_t *hs_job;
+};
+
+struct webhook {
+    struct event_base *base;
+    store_t *st;
+    webhook_opts_t opts; /* arrays and strings point at the copies below */
+    int64_t *retry_us;
+    int64_t *validation_us;
+    char *ca_file;
+    char *user_agent;
+
+    htab_t subs;
+    htab_t retries;
+    rheap_t heap;
+    struct event *retry_timer;
+    ring_t ring;
+    uint64_t last_seq;       /* the last dispatched sequence number */
+    uint64_t cursor;         /* as computed */
+    uint64_t cursor_written; /* the last value given to store_batch_set_cursor */
+    uint64_t hs_counter;
+    int freeing;
+
+    /* pool.c */
+    struct evdns_base *dns;
+    SSL_CTX *ssl_ctx;
+    dest_t *dests;
+    conn_t *graveyard; /* dead connections waiting for the cleanup event */
+    struct event *cleanup_ev;
+    int cleanup_dests; /* a destination may have become unused */
+
+    webhook_stats_t stats; /* retries_pending, queued and cursor are filled in on read */
+    uint64_t queued;
+};
+
+void wh_log(const webhook_t *wh, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+int64_t wh_now_us(const webhook_t *wh);
+
+/* pool.c */
+int pool_init(webhook_t *wh, char *err, size_t errlen);
+void pool_fini(webhook_t *wh); /* frees every destination and connection; no callbacks */
+/* The destination for ep (found or created), with one more reference; NULL on ENOMEM. */
+dest_t *pool_dest_get(webhook_t *wh, const endpoint_t *ep);
+void pool_dest_release(webhook_t *wh, dest_t *d);
+/* Queues job at job->dest. With bounded set and the queue at opts.max_queued returns 1 and leaves
+ * the job alone; else 0. The attempt starts from the loop later, never inside this call. */
+int pool_submit(webhook_t *wh, job_t *job, int bounded);
+/* Takes job out of its queue or off its connection (the request is abandoned and the connection
+ * closed); no callback follows. */
+void pool_cancel(webhook_t *wh, job_t *job);
+
+/* webhook.c, called by pool.c when an attempt ends (job is off its queue and connection).
+ * status: the HTTP status, or 0; err: a reason ("" for a plain HTTP status). */
+void job_done(webhook_t *wh, job_t *job, int status, const char *err);
+/* Adds the Standard Webhooks headers if the job's subscription has a secret. 0 or -1 (ENOMEM). */
+int job_sign(webhook_t *wh, const job_t *job, struct evkeyvalq *hdrs);
+
+#endif

@@ -1,0 +1,775 @@
+/* webhook/pool.c: destinations (scheme, host, port), their keep-alive connection pools and FIFO
+ * queues, name resolution with the target address check, and TLS client set-up.
+ *
+ * Rules this file keeps (each one a trap of libevent's HTTP client):
+ * - Every name is resolved through the one evdns_base (a lookup inside evhttp would block the loop)
+ *   and the connection is made to the IP literal that passed the address check, so a DNS answer
+ *   that changes between check and connect (rebinding) cannot reach a refused address.
+ * - One request per evhttp_connection at a time.
+ * - A connection that failed or was closed is never used again: evhttp would reconnect it
+ *   internally, reusing the SSL object. It is moved to the graveyard and freed from the cleanup
+ *   event, never from inside one of its own callbacks.
+ * - Queues are pumped from a per-destination event, never from inside a caller or an evhttp
+ *   callback, so a request that fails synchronously cannot recurse into the pump. */
+#include "webhook/internal.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/dns.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <event2/util.h>
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
+
+#define MAX_RESPONSE_BODY (64 * 1024)
+#define MAX_RESPONSE_HEADERS (16 * 1024)
+#define DNS_CACHE_US (60 * 1000000LL)
+
+enum { ADDR_NONE = 0, ADDR_OK, ADDR_REFUSED, ADDR_FAILED };
+
+/* A pending evdns lookup. It outlives its destination when that is freed first (d = NULL then),
+ * because evdns calls back later in any case. */
+typedef struct lookup {
+    dest_t *d;
+} lookup_t;
+
+struct dest {
+    dest_t *next;
+    webhook_t *wh;
+    int https;
+    char *host;
+    uint16_t port;
+    size_t refs;  /* subscriptions pointing here */
+    size_t njobs; /* jobs queued here or in flight to here */
+    job_t *qhead, *qtail;
+    size_t nqueued;
+    conn_t *conns; /* live connections (idle or busy) */
+    size_t nconns;
+    struct event *pump_ev;
+    int addr_state;
+    int64_t addr_expiry; /* monotonic microseconds */
+    char ip[INET6_ADDRSTRLEN];
+    char addr_err[128];
+    lookup_t *lookup;
+};
+
+struct conn {
+    conn_t *next;
+    webhook_t *wh;
+    dest_t *dest; /* NULL once dead */
+    struct evhttp_connection *evcon;
+    struct bufferevent *bev; /* TLS only (plain ones belong to evcon) */
+    SSL *ssl;                /* TLS only, freed with bev */
+    job_t *job;              /* the request on the wire, or NULL */
+    struct event *timer;     /* the job's overall time limit */
+    int dead;
+    int err; /* 1 + enum evhttp_request_error of the last failure, 0 if none reported */
+};
+
+static int64_t mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static struct timeval us_to_tv(int64_t us)
+{
+    if (us < 0) us = 0;
+    struct timeval tv = {(time_t)(us / 1000000), (suseconds_t)(us % 1000000)};
+    return tv;
+}
+
+/* ---- target address check ---- */
+
+static int v4_refused(uint32_t a)
+{
+    uint8_t b0 = (uint8_t)(a >> 24), b1 = (uint8_t)(a >> 16);
+    if (b0 == 0) return 1;                        /* 0/8: unspecified, "this network" */
+    if (b0 == 10 || b0 == 127) return 1;          /* private, loopback */
+    if (b0 == 169 && b1 == 254) return 1;         /* link-local, 169.254.169.254 metadata */
+    if (b0 == 172 && (b1 & 0xf0) == 16) return 1; /* 172.16/12 */
+    if (b0 == 192 && b1 == 168) return 1;         /* 192.168/16 */
+    if (b0 == 100 && (b1 & 0xc0) == 64) return 1; /* 100.64/10 CGNAT, 100.100.100.200 */
+    if (b0 == 192 && b1 == 0 && (uint8_t)(a >> 8) == 0) return 1; /* 192.0.0/24 IETF */
+    if (b0 >= 224) return 1; /* multicast, reserved, 255.255.255.255 broadcast */
+    return 0;
+}
+
+static int v6_refused(const unsigned char *a)
+{
+    static const unsigned char zero[16];
+    if (memcmp(a, zero, 16) == 0) return 1;               /* :: */
+    if (memcmp(a, zero, 15) == 0 && a[15] == 1) return 1; /* ::1 */
+    /* IPv4-mapped ::ffff:a.b.c.d and IPv4-compatible ::a.b.c.d: judge the IPv4 address */
+    if ((memcmp(a, zero, 10) == 0 && a[10] == 0xff && a[11] == 0xff) || memcmp(a, zero, 12) == 0)
+        return v4_refused((uint32_t)a[12] << 24 | (uint32_t)a[13] << 16 | (uint32_t)a[14] << 8 |
+                          a[15]);
+    /* NAT64 64:ff9b::/96 carries an IPv4 address too */
+    static const unsigned char nat64[12] = {0, 0x64, 0xff, 0x9b};
+    if (memcmp(a, nat64, 12) == 0)
+        return v4_refused((uint32_t)a[12] << 24 | (uint32_t)a[13] << 16 | (uint32_t)a[14] << 8 |
+                          a[15]);
+    /* 6to4 2002::/16 embeds one in bits 16..47 */
+    if (a[0] == 0x20 && a[1] == 0x02)
+        return v4_refused((uint32_t)a[2] << 24 | (uint32_t)a[3] << 16 | (uint32_t)a[4] << 8 | a[5]);
+    if ((a[0] & 0xfe) == 0xfc) return 1;                 /* fc00::/7 (fd00:ec2::254 included) */
+    if (a[0] == 0xfe && (a[1] & 0xc0) == 0x80) return 1; /* fe80::/10 link-local */
+    if (a[0] == 0xfe && (a[1] & 0xc0) == 0xc0) return 1; /* fec0::/10 old site-local */
+    if (a[0] == 0xff) return 1;                          /* multicast */
+    return 0;
+}
+
+static int addr_refused(const struct sockaddr *sa)
+{
+    if (sa->sa_family == AF_INET)
+        return v4_refused(ntohl(((const struct sockaddr_in *)(const void *)sa)->sin_addr.s_addr));
+    if (sa->sa_family == AF_INET6)
+        return v6_refused(((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr.s6_addr);
+    return 1;
+}
+
+/* ---- queue ---- */
+
+static void schedule_pump(dest_t *d)
+{
+    event_active(d->pump_ev, EV_TIMEOUT, 1);
+}
+
+static void schedule_cleanup(webhook_t *wh)
+{
+    event_active(wh->cleanup_ev, EV_TIMEOUT, 1);
+}
+
+static void enqueue(dest_t *d, job_t *job)
+{
+    job->qnext = NULL;
+    job->qprev = d->qtail;
+    if (d->qtail)
+        d->qtail->qnext = job;
+    else
+        d->qhead = job;
+    d->qtail = job;
+    job->queued = 1;
+    d->nqueued++;
+    d->wh->queued++;
+}
+
+static void dequeue(dest_t *d, job_t *job)
+{
+    WH_CHECK(job->queued);
+    if (job->qprev)
+        job->qprev->qnext = job->qnext;
+    else
+        d->qhead = job->qnext;
+    if (job->qnext)
+        job->qnext->qprev = job->qprev;
+    else
+        d->qtail = job->qprev;
+    job->qprev = job->qnext = NULL;
+    job->queued = 0;
+    d->nqueued--;
+    d->wh->queued--;
+}
+
+/* The job no longer needs its destination. */
+static void leave_dest(webhook_t *wh, job_t *job)
+{
+    dest_t *d = job->dest;
+    if (!d) return;
+    job->dest = NULL;
+    d->njobs--;
+    if (d->refs == 0 && d->njobs == 0) {
+        wh->cleanup_dests = 1;
+        schedule_cleanup(wh);
+    }
+}
+
+/* Ends the attempt of a job that is neither queued nor on a connection. */
+static void finish(webhook_t *wh, job_t *job, int status, const char *err)
+{
+    leave_dest(wh, job);
+    job_done(wh, job, status, err);
+}
+
+/* Fails every queued job of d. job_done may re-enter (a hook removing a subscription cancels jobs
+ * of this queue), so always take the current head. */
+static void fail_queued(dest_t *d, const char *err)
+{
+    job_t *job;
+    while ((job = d->qhead) != NULL) {
+        dequeue(d, job);
+        finish(d->wh, job, 0, err);
+    }
+}
+
+/* ---- connections ---- */
+
+static void conn_free(conn_t *c)
+{
+    if (c->evcon) {
+        /* evhttp_connection_free calls the close callback of a connected connection */
+        evhttp_connection_set_closecb(c->evcon, NULL, NULL);
+        evhttp_connection_free(c->evcon); /* frees bev, SSL and any pending request, no callbacks */
+    }
+    if (c->timer) event_free(c->timer);
+    free(c);
+}
+
+/* Takes c out of service; it is freed from the cleanup event. Safe inside c's own callbacks. */
+static void conn_kill(conn_t *c)
+{
+    if (c->dead) return;
+    webhook_t *wh = c->wh;
+    dest_t *d = c->dest;
+    c->dead = 1;
+    conn_t **pp = &d->conns;
+    while (*pp != c)
+        pp = &(*pp)->next;
+    *pp = c->next;
+    d->nconns--;
+    c->dest = NULL;
+    c->next = wh->graveyard;
+    wh->graveyard = c;
+    schedule_cleanup(wh);
+    /* a slot is free: another connection may take the queue */
+    if (d->qhead) schedule_pump(d);
+}
+
+static void unbind(conn_t *c, job_t *job)
+{
+    c->job = NULL;
+    job->conn = NULL;
+    event_del(c->timer);
+    c->wh->stats.in_flight--;
+}
+
+static void describe_failure(const conn_t *c, char *buf, size_t n)
+{
+    if (c->ssl) {
+        long vr = SSL_get_verify_result(c->ssl);
+        if (vr != X509_V_OK) {
+            snprintf(buf, n, "TLS: certificate verify failed: %s",
+                     X509_verify_cert_error_string(vr));
+            return;
+        }
+        unsigned long e = bufferevent_get_openssl_error(c->bev), last = 0;
+        while (e) { /* the last one is the most specific */
+            last = e;
+            e = bufferevent_get_openssl_error(c->bev);
+        }
+        if (last) {
+            const char *r = ERR_reason_error_string(last);
+            snprintf(buf, n, "TLS: %s", r ? r : "handshake failed");
+            return;
+        }
+    }
+    switch (c->err - 1) {
+    case EVREQ_HTTP_TIMEOUT:
+        snprintf(buf, n, "timeout");
+        break;
+    case EVREQ_HTTP_EOF:
+        snprintf(buf, n, "connection closed");
+        break;
+    case EVREQ_HTTP_INVALID_HEADER:
+        snprintf(buf, n, "invalid response");
+        break;
+    case EVREQ_HTTP_DATA_TOO_LONG:
+        snprintf(buf, n, "response too large");
+        break;
+    case EVREQ_HTTP_BUFFER_ERROR:
+        snprintf(buf, n, "connection error");
+        break;
+    default:
+        /* evhttp reports a failed connect with no error code; errno is all there is */
+        snprintf(buf, n, errno == ECONNREFUSED ? "connection refused" : "connection failed");
+        break;
+    }
+}
+
+static void on_request_error(enum evhttp_request_error e, void *arg)
+{
+    conn_t *c = arg;
+    c->err = (int)e + 1;
+}
+
+/* evhttp is done with the request: a response (req set, status > 0) or a failure (req NULL, or a
+ * request with status 0 when the connect failed). The job may already have been taken off c
+ * (cancelled or timed out): then there is nothing to do. */
+static void on_request_done(struct evhttp_request *req, void *arg)
+{
+    conn_t *c = arg;
+    webhook_t *wh = c->wh;
+    job_t *job = c->job;
+    if (!job) return;
+    int status = req ? evhttp_request_get_response_code(req) : 0;
+    char err[160] = "";
+    unbind(c, job);
+    if (status <= 0) {
+        status = 0;
+        describe_failure(c, err, sizeof(err));
+        ERR_clear_error();
+        conn_kill(c);
+    } else if (status >= 300 && status < 400) {
+        snprintf(err, sizeof(err), "redirect not followed");
+    } else if (status < 200) {
+        snprintf(err, sizeof(err), "unexpected informational response");
+        conn_kill(c);
+    }
+    if (!c->dead) schedule_pump(c->dest); /* idle again: take the next queued job */
+    finish(wh, job, status, err);
+}
+
+static void on_conn_close(struct evhttp_connection *evcon, void *arg)
+{
+    conn_kill(arg);
+}
+
+static void on_conn_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    conn_t *c = arg;
+    job_t *job = c->job;
+    if (!job) return;
+    unbind(c, job);
+    conn_kill(c); /* the request is dropped with the connection */
+    finish(c->wh, job, 0, "timeout");
+}
+
+static conn_t *conn_new(dest_t *d)
+{
+    webhook_t *wh = d->wh;
+    conn_t *c = calloc(1, sizeof(*c));
+    if (!c) return NULL;
+    c->wh = wh;
+    c->timer = evtimer_new(wh->base, on_conn_timeout, c);
+    if (!c->timer) goto fail;
+    if (d->https) {
+        /* a new SSL for every connection: a session object is never carried across reconnects */
+        c->ssl = SSL_new(wh->ssl_ctx);
+        if (!c->ssl) goto fail;
+        unsigned char tmp[16];
+        int literal =
+            inet_pton(AF_INET, d->host, tmp) == 1 || inet_pton(AF_INET6, d->host, tmp) == 1;
+        if (literal) {
+            /* no SNI for address literals (RFC 6066); verify the address against IP SANs */
+            if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl), d->host) != 1) goto fail;
+        } else {
+            if (SSL_set_tlsext_host_name(c->ssl, d->host) != 1) goto fail;
+            if (SSL_set1_host(c->ssl, d->host) != 1) goto fail;
+        }
+        c->bev = bufferevent_openssl_socket_new(wh->base, -1, c->ssl, BUFFEREVENT_SSL_CONNECTING,
+                                                BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+        if (!c->bev) goto fail; /* c->ssl is still ours */
+        bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
+    }
+    c->evcon = evhttp_connection_base_bufferevent_new(wh->base, NULL, c->bev, d->ip, d->port);
+    if (!c->evcon) {
+        if (c->bev) bufferevent_free(c->bev); /* frees the SSL too */
+        c->bev = NULL;
+        c->ssl = NULL;
+        goto fail;
+    }
+    struct timeval tv = us_to_tv(wh->opts.timeout_us);
+    evhttp_connection_set_timeout_tv(c->evcon, &tv);
+    evhttp_connection_set_max_body_size(c->evcon, MAX_RESPONSE_BODY);
+    evhttp_connection_set_max_headers_size(c->evcon, MAX_RESPONSE_HEADERS);
+    evhttp_connection_set_retries(c->evcon, 0);
+    evhttp_connection_set_closecb(c->evcon, on_conn_close, c);
+    c->dest = d;
+    c->next = d->conns;
+    d->conns = c;
+    d->nconns++;
+    return c;
+fail:
+    if (c->bev)
+        bufferevent_free(c->bev);
+    else if (c->ssl)
+        SSL_free(c->ssl);
+    if (c->timer) event_free(c->timer);
+    free(c);
+    ERR_clear_error();
+    return NULL;
+}
+
+static void on_body_free(const void *data, size_t len, void *arg)
+{
+    blob_unref(arg);
+}
+
+/* Puts job on the wire over c. Any failure ends the job (job_done) before returning. */
+static void conn_send(conn_t *c, job_t *job)
+{
+    webhook_t *wh = c->wh;
+    const sub_t *s = job->sub;
+    struct evhttp_request *req = evhttp_request_new(on_request_done, c);
+    if (!req) {
+        finish(wh, job, 0, "out of memory");
+        return;
+    }
+    evhttp_request_set_error_cb(req, on_request_error);
+    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    char clen[32];
+    snprintf(clen, sizeof(clen), "%zu", job->body->len);
+    if (evhttp_add_header(h, "Host", s->ep.host_header) != 0 ||
+        evhttp_add_header(h, "Content-Type", "application/json; charset=utf-8") != 0 ||
+        evhttp_add_header(h, "Content-Length", clen) != 0 ||
+        evhttp_add_header(h, "User-Agent", wh->user_agent) != 0 || job_sign(wh, job, h) != 0) {
+        evhttp_request_free(req);
+        finish(wh, job, 0, "out of memory");
+        return;
+    }
+    if (job->body->len) {
+        /* the event bytes are shared, not copied, for every delivery on the wire */
+        job->body->refs++;
+        if (evbuffer_add_reference(evhttp_request_get_output_buffer(req), job->body->data,
+                                   job->body->len, on_body_free, job->body) != 0) {
+            job->body->refs--;
+            evhttp_request_free(req);
+            finish(wh, job, 0, "out of memory");
+            return;
+        }
+    }
+    c->job = job;
+    c->err = 0;
+    job->conn = c;
+    wh->stats.in_flight++;
+    struct timeval tv = us_to_tv(wh->opts.timeout_us);
+    event_add(c->timer, &tv);
+    /* A connect that fails at once calls on_request_done from inside this call; then c->job is
+     * already NULL. A -1 return means libevent dropped the request without calling back. */
+    if (evhttp_make_request(c->evcon, req, EVHTTP_REQ_POST, s->ep.path) != 0 && c->job == job) {
+        unbind(c, job);
+        conn_kill(c);
+        finish(wh, job, 0, "request failed");
+    }
+}
+
+/* ---- name resolution ---- */
+
+static void set_addr(dest_t *d, const struct sockaddr *sa)
+{
+    webhook_t *wh = d->wh;
+    const void *a = sa->sa_family == AF_INET
+                        ? (const void *)&((const struct sockaddr_in *)(const void *)sa)->sin_addr
+                        : (const void *)&((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
+    evutil_inet_ntop(sa->sa_family, a, d->ip, sizeof(d->ip));
+    d->addr_expiry = mono_us() + DNS_CACHE_US;
+    if (!wh->opts.allow_private && addr_refused(sa)) {
+        d->addr_state = ADDR_REFUSED;
+        wh_log(wh, 2, "target address not allowed host=%s address=%s", d->host, d->ip);
+    } else {
+        d->addr_state = ADDR_OK;
+    }
+}
+
+static void on_dns(int result, struct evutil_addrinfo *res, void *arg)
+{
+    lookup_t *l = arg;
+    dest_t *d = l->d;
+    free(l);
+    if (!d) {
+        if (res) evutil_freeaddrinfo(res);
+        return;
+    }
+    d->lookup = NULL;
+    if (result != 0) {
+        d->addr_state = ADDR_FAILED;
+        snprintf(d->addr_err, sizeof(d->addr_err), "DNS: %s", evutil_gai_strerror(result));
+    } else {
+        /* take the first allowed address (IPv4 first: more often reachable); refuse if none */
+        const struct evutil_addrinfo *pick = NULL, *first = NULL;
+        for (int pass = 0; pass < 2 && !pick; pass++)
+            for (const struct evutil_addrinfo *ai = res; ai; ai = ai->ai_next) {
+                if (ai->ai_family != (pass == 0 ? AF_INET : AF_INET6)) continue;
+                if (!first) first = ai;
+                if (d->wh->opts.allow_private || !addr_refused(ai->ai_addr)) {
+                    pick = ai;
+                    break;
+                }
+            }
+        if (pick || first) {
+            set_addr(d, (pick ? pick : first)->ai_addr);
+        } else {
+            d->addr_state = ADDR_FAILED;
+            snprintf(d->addr_err, sizeof(d->addr_err), "DNS: no address");
+        }
+    }
+    if (res) evutil_freeaddrinfo(res);
+    schedule_pump(d);
+}
+
+/* Starts resolving d->host unless a lookup is under way. Address literals and "localhost" are
+ * answered here, without DNS. */
+static void start_lookup(dest_t *d)
+{
+    if (d->lookup) return;
+    struct sockaddr_in s4 = {.sin_family = AF_INET};
+    struct sockaddr_in6 s6 = {.sin6_family = AF_INET6};
+    size_t hl = strlen(d->host);
+    if (inet_pton(AF_INET, d->host, &s4.sin_addr) == 1) {
+        set_addr(d, (struct sockaddr *)&s4);
+    } else if (inet_pton(AF_INET6, d->host, &s6.sin6_addr) == 1) {
+        set_addr(d, (struct sockaddr *)&s6);
+    } else if (strcmp(d->host, "localhost") == 0 ||
+               (hl > 10 && strcmp(d->host + hl - 10, ".localhost") == 0)) {
+        s4.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        set_addr(d, (struct sockaddr *)&s4);
+    } else {
+        lookup_t *l = calloc(1, sizeof(*l));
+        if (!l) {
+            d->addr_state = ADDR_FAILED;
+            snprintf(d->addr_err, sizeof(d->addr_err), "DNS: out of memory");
+        } else {
+            struct evutil_addrinfo hints = {0};
+            hints.ai_family = AF_UNSPEC;
+            hints.ai_socktype = SOCK_STREAM;
+            hints.ai_protocol = IPPROTO_TCP;
+            l->d = d;
+            d->lookup = l;
+            /* may call on_dns before returning (then l is gone and the pump is scheduled) */
+            evdns_getaddrinfo(d->wh->dns, d->host, NULL, &hints, on_dns, l);
+            return;
+        }
+    }
+    schedule_pump(d);
+}
+
+/* ---- the pump ---- */
+
+static void on_pump(evutil_socket_t fd, short what, void *arg)
+{
+    dest_t *d = arg;
+    webhook_t *wh = d->wh;
+    if (!d->qhead) return;
+    if (!d->https && !wh->opts.allow_http) {
+        fail_queued(d, "http endpoints are not allowed");
+        return;
+    }
+    if ((d->addr_state == ADDR_OK || d->addr_state == ADDR_REFUSED) && mono_us() >= d->addr_expiry)
+        d->addr_state = ADDR_NONE;
+    switch (d->addr_state) {
+    case ADDR_NONE:
+        start_lookup(d); /* pumps again when it has an answer */
+        return;
+    case ADDR_FAILED: {
+        char err[sizeof(d->addr_err)];
+        memcpy(err, d->addr_err, sizeof(err));
+        d->addr_state = ADDR_NONE; /* not cached: the next attempt asks again */
+        wh_log(wh, 2, "resolving failed host=%s error=%s", d->host, err);
+        fail_queued(d, err);
+        return;
+    }
+    case ADDR_REFUSED:
+        fail_queued(d, "target address not allowed");
+        return;
+    default:
+        break;
+    }
+    while (d->qhead) {
+        conn_t *c = d->conns;
+        while (c && c->job)
+            c = c->next;
+        if (!c) {
+            if (d->nconns >= wh->opts.pool_size) break;
+            c = conn_new(d);
+        }
+        job_t *job = d->qhead;
+        dequeue(d, job);
+        if (!c)
+            finish(wh, job, 0, "connection setup failed");
+        else
+            conn_send(c, job);
+    }
+}
+
+/* ---- destinations ---- */
+
+static void dest_free(webhook_t *wh, dest_t *d)
+{
+    WH_CHECK(d->njobs == 0 && d->refs == 0 && !d->qhead);
+    dest_t **pp = &wh->dests;
+    while (*pp != d)
+        pp = &(*pp)->next;
+    *pp = d->next;
+    while (d->conns)
+        conn_kill(d->conns);
+    if (d->lookup) d->lookup->d = NULL;
+    event_free(d->pump_ev);
+    free(d->host);
+    free(d);
+}
+
+dest_t *pool_dest_get(webhook_t *wh, const endpoint_t *ep)
+{
+    for (dest_t *d = wh->dests; d; d = d->next)
+        if (d->https == ep->https && d->port == ep->port && strcmp(d->host, ep->host) == 0) {
+            d->refs++;
+            return d;
+        }
+    dest_t *d = calloc(1, sizeof(*d));
+    if (!d) return NULL;
+    d->wh = wh;
+    d->https = ep->https;
+    d->port = ep->port;
+    d->host = strdup(ep->host);
+    d->pump_ev = event_new(wh->base, -1, 0, on_pump, d);
+    if (!d->host || !d->pump_ev) {
+        if (d->pump_ev) event_free(d->pump_ev);
+        free(d->host);
+        free(d);
+        return NULL;
+    }
+    d->refs = 1;
+    d->next = wh->dests;
+    wh->dests = d;
+    return d;
+}
+
+void pool_dest_release(webhook_t *wh, dest_t *d)
+{
+    WH_CHECK(d->refs > 0);
+    if (--d->refs == 0 && d->njobs == 0) {
+        wh->cleanup_dests = 1;
+        schedule_cleanup(wh);
+    }
+}
+
+int pool_submit(webhook_t *wh, job_t *job, int bounded)
+{
+    dest_t *d = job->sub->dest;
+    WH_CHECK(!job->dest && !job->conn);
+    if (bounded && d->nqueued >= wh->opts.max_queued) return 1;
+    job->dest = d;
+    d->njobs++;
+    enqueue(d, job);
+    schedule_pump(d);
+    return 0;
+}
+
+void pool_cancel(webhook_t *wh, job_t *job)
+{
+    if (job->conn) {
+        conn_t *c = job->conn;
+        unbind(c, job);
+        conn_kill(c); /* abandons the request: freed with the connection, never called back */
+    } else if (job->queued) {
+        dequeue(job->dest, job);
+    }
+    leave_dest(wh, job);
+}
+
+/* Frees dead connections and unused destinations. Runs as its own event so that nothing is freed
+ * inside a callback of the object being freed. */
+static void on_cleanup(evutil_socket_t fd, short what, void *arg)
+{
+    webhook_t *wh = arg;
+    if (wh->cleanup_dests) {
+        wh->cleanup_dests = 0;
+        dest_t *d = wh->dests;
+        while (d) {
+            dest_t *next = d->next;
+            if (d->refs == 0 && d->njobs == 0) dest_free(wh, d);
+            d = next;
+        }
+    }
+    conn_t *c;
+    while ((c = wh->graveyard) != NULL) {
+        wh->graveyard = c->next;
+        WH_CHECK(!c->job); /* a job is always taken off before or as its connection dies */
+        conn_free(c);
+    }
+}
+
+/* ---- set-up ---- */
+
+static void tls_err(char *err, size_t errlen, const char *what)
+{
+    unsigned long e = ERR_get_error();
+    const char *r = e ? ERR_reason_error_string(e) : NULL;
+    snprintf(err, errlen, "%s%s%s", what, r ? ": " : "", r ? r : "");
+    ERR_clear_error();
+}
+
+int pool_init(webhook_t *wh, char *err, size_t errlen)
+{
+    /* Without nameservers (no /etc/resolv.conf) evdns still serves address literals; and
+     * "localhost" never reaches it. DISABLE_WHEN_INACTIVE: an idle resolver must not keep the
+     * loop alive. */
+    wh->dns = evdns_base_new(wh->base,
+                             EVDNS_BASE_INITIALIZE_NAMESERVERS | EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+    if (!wh->dns) {
+        wh->dns = evdns_base_new(wh->base, EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+        wh_log(wh, 2, "no DNS configuration: only address literals and localhost resolve");
+    }
+    if (!wh->dns) {
+        snprintf(err, errlen, "cannot create the DNS resolver");
+        return WEBHOOK_ENOMEM;
+    }
+    if (evdns_base_count_nameservers(wh->dns) == 0)
+        wh_log(wh, 2, "no DNS nameservers: only address literals and localhost resolve");
+    wh->cleanup_ev = event_new(wh->base, -1, 0, on_cleanup, wh);
+    if (!wh->cleanup_ev) {
+        snprintf(err, errlen, "out of memory");
+        return WEBHOOK_ENOMEM;
+    }
+    wh->ssl_ctx = SSL_CTX_new(TLS_client_method());
+    if (!wh->ssl_ctx) {
+        tls_err(err, errlen, "cannot create the TLS context");
+        return WEBHOOK_ETLS;
+    }
+    SSL_CTX_set_min_proto_version(wh->ssl_ctx, TLS1_2_VERSION);
+    SSL_CTX_set_verify(wh->ssl_ctx, SSL_VERIFY_PEER, NULL);
+    if (SSL_CTX_set_default_verify_paths(wh->ssl_ctx) != 1) {
+        /* no system store is not fatal: a CA file may be all that is wanted */
+        wh_log(wh, 2, "cannot load the system CA certificates");
+        ERR_clear_error();
+    }
+    if (wh->ca_file && SSL_CTX_load_verify_locations(wh->ssl_ctx, wh->ca_file, NULL) != 1) {
+        char what[512];
+        snprintf(what, sizeof(what), "cannot load the CA file %s", wh->ca_file);
+        tls_err(err, errlen, what);
+        return WEBHOOK_ETLS;
+    }
+    return WEBHOOK_OK;
+}
+
+void pool_fini(webhook_t *wh)
+{
+    while (wh->dests) {
+        dest_t *d = wh->dests;
+        wh->dests = d->next;
+        while (d->conns) {
+            conn_t *c = d->conns;
+            d->conns = c->next;
+            conn_free(c);
+        }
+        if (d->lookup) d->lookup->d = NULL;
+        event_free(d->pump_ev);
+        free(d->host);
+        free(d);
+    }
+    while (wh->graveyard) {
+        conn_t *c = wh->graveyard;
+        wh->graveyard = c->next;
+        conn_free(c);
+    }
+    if (wh->cleanup_ev) event_free(wh->cleanup_ev);
+    wh->cleanup_ev = NULL;
+    /* pending lookups are failed; their callbacks find no destination and only free themselves */
+    if (wh->dns) evdns_base_free(wh->dns, 1);
+    wh->dns = NULL;
+    if (wh->ssl_ctx) SSL_CTX_free(wh->ssl_ctx);
+    wh->ssl_ctx = NULL;
+}

@@ -1,0 +1,848 @@
+/* webhook/webhook.c: the delivery engine's public API: subscriptions, dispatch, the retry schedule,
+ * dead letters, the dispatch cursor and validation handshakes. Connections live in pool.c.
+ *
+ * The one rule everything here serves (see webhook.h): the cursor may only pass an event once each
+ * of its first attempts has succeeded or been written into the commit batch as a retry or a dead
+ * letter. Records are added to the batch first and the cursor after, in the same batch, so they
+ * are durable together. When a record cannot be added the cursor stays put: a restart then
+ * delivers once more, which is allowed; skipping a delivery is not. */
+#include "webhook/internal.h"
+
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include <event2/event.h>
+#include <event2/http.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#define RETRY_BATCH                                                                                \
+    1000 /* retries started per timer callback, so a backlog cannot stall the loop */
+
+static const int64_t default_retry_us[] = {
+    10 * 1000000LL,       30 * 1000000LL,        60 * 1000000LL,        300 * 1000000LL,
+    600 * 1000000LL,      1800 * 1000000LL,      3600 * 1000000LL,      3 * 3600 * 1000000LL,
+    6 * 3600 * 1000000LL, 12 * 3600 * 1000000LL, 12 * 3600 * 1000000LL,
+};
+
+static const int64_t default_validation_us[] = {
+    1000000LL, 5000000LL, 10000000LL, 30000000LL, 60000000LL, 120000000LL, 120000000LL, 120000000LL,
+};
+
+void wh_log(const webhook_t *wh, int level, const char *fmt, ...)
+{
+    if (!wh->opts.log) return;
+    char buf[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    wh->opts.log(level, "webhook", "%s", buf);
+}
+
+static int64_t wall_us(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (int64_t)tv.tv_sec * 1000000 + tv.tv_usec;
+}
+
+int64_t wh_now_us(const webhook_t *wh)
+{
+    return wh->opts.now_us ? wh->opts.now_us() : wall_us();
+}
+
+const char *webhook_strerror(int code)
+{
+    switch (code) {
+    case WEBHOOK_OK:
+        return "ok";
+    case WEBHOOK_EINVAL:
+        return "invalid argument";
+    case WEBHOOK_ENOMEM:
+        return "out of memory";
+    case WEBHOOK_ETLS:
+        return "TLS set-up failed";
+    case WEBHOOK_ESTORE:
+        return "store read failed";
+    default:
+        return "unknown error";
+    }
+}
+
+static sub_t *sub_find(const webhook_t *wh, uint64_t id)
+{
+    return (sub_t *)htab_get(&wh->subs, id, 0);
+}
+
+/* ---- the commit batch ---- */
+
+static store_batch_t *batch(webhook_t *wh)
+{
+    store_batch_t *b = wh->opts.open_batch(wh->opts.ctx);
+    if (!b) wh_log(wh, 3, "no commit batch: delivery state not recorded");
+    return b;
+}
+
+/* ---- jobs ---- */
+
+static job_t *job_new(sub_t *sub, int kind, uint64_t seq, blob_t *body, uint32_t attempts)
+{
+    job_t *job = calloc(1, sizeof(*job));
+    if (!job) return NULL;
+    job->sub = sub;
+    job->kind = kind;
+    job->seq = seq;
+    job->body = body;
+    body->refs++;
+    job->attempts = attempts;
+    job->snext = sub->jobs;
+    if (sub->jobs) sub->jobs->sprev = job;
+    sub->jobs = job;
+    return job;
+}
+
+static void job_free(job_t *job)
+{
+    sub_t *sub = job->sub;
+    WH_CHECK(!job->dest && !job->conn && !job->queued);
+    if (job->sprev)
+        job->sprev->snext = job->snext;
+    else
+        sub->jobs = job->snext;
+    if (job->snext) job->snext->sprev = job->sprev;
+    blob_unref(job->body);
+    free(job);
+}
+
+/* ---- Standard Webhooks signature ---- */
+
+int job_sign(webhook_t *wh, const job_t *job, struct evkeyvalq *hdrs)
+{
+    const sub_t *sub = job->sub;
+    if (!sub->secret) return 0;
+    char id[64], ts[24];
+    if (job->kind == JOB_HANDSHAKE)
+        snprintf(id, sizeof(id), "msg_hs_%" PRIu64 "_%" PRIu64, sub->h.k1, job->seq);
+    else
+        snprintf(id, sizeof(id), "msg_%" PRIu64 "_%" PRIu64, sub->h.k1, job->seq);
+    snprintf(ts, sizeof(ts), "%" PRId64, wh_now_us(wh) / 1000000);
+    size_t il = strlen(id), tl = strlen(ts), n = il + 1 + tl + 1 + job->body->len;
+    unsigned char *msg = malloc(n);
+    if (!msg) return -1;
+    memcpy(msg, id, il);
+    msg[il] = '.';
+    memcpy(msg + il + 1, ts, tl);
+    msg[il + 1 + tl] = '.';
+    memcpy(msg + il + tl + 2, job->body->data, job->body->len);
+    unsigned char mac[EVP_MAX_MD_SIZE];
+    unsigned int maclen = 0;
+    unsigned char *r = HMAC(EVP_sha256(), sub->secret, (int)sub->secret_len, msg, n, mac, &maclen);
+    free(msg);
+    if (!r) return -1;
+    char sig[3 + 4 * ((EVP_MAX_MD_SIZE + 2) / 3) + 1] = "v1,";
+    EVP_EncodeBlock((unsigned char *)sig + 3, mac, (int)maclen);
+    if (evhttp_add_header(hdrs, "webhook-id", id) != 0 ||
+        evhttp_add_header(hdrs, "webhook-timestamp", ts) != 0 ||
+        evhttp_add_header(hdrs, "webhook-signature", sig) != 0)
+        return -1;
+    return 0;
+}
+
+/* ---- retries ---- */
+
+static void arm_retry_timer(webhook_t *wh)
+{
+    retry_t *top = rheap_top(&wh->heap);
+    if (!top) {
+        event_del(wh->retry_timer);
+        return;
+    }
+    int64_t d = top->due_us - wh_now_us(wh);
+    if (d < 0) d = 0;
+    struct timeval tv = {(time_t)(d / 1000000), (suseconds_t)(d % 1000000)};
+    event_add(wh->retry_timer, &tv);
+}
+
+static retry_t *retry_get(webhook_t *wh, uint64_t sub_id, uint64_t seq)
+{
+    retry_t *r = (retry_t *)htab_get(&wh->retries, sub_id, seq);
+    if (r) return r;
+    r = calloc(1, sizeof(*r));
+    if (!r) return NULL;
+    r->h.k1 = sub_id;
+    r->h.k2 = seq;
+    r->heap_idx = NOT_IN_HEAP;
+    if (htab_put(&wh->retries, &r->h) != 0) {
+        free(r);
+        return NULL;
+    }
+    return r;
+}
+
+/* (Re)places r in the heap at r->due_us. */
+static void retry_schedule(webhook_t *wh, retry_t *r)
+{
+    if (r->heap_idx != NOT_IN_HEAP) rheap_remove(&wh->heap, r);
+    if (rheap_push(&wh->heap, r) != 0)
+        wh_log(wh, 3, "out of memory: retry sub=%" PRIu64 " seq=%" PRIu64 " waits for a restart",
+               r->h.k1, r->h.k2);
+}
+
+static void retry_drop(webhook_t *wh, retry_t *r)
+{
+    if (r->heap_idx != NOT_IN_HEAP) rheap_remove(&wh->heap, r);
+    if (r->job) r->job->retry = NULL;
+    htab_del(&wh->retries, &r->h);
+    free(r);
+}
+
+static int64_t first_delay(const webhook_t *wh)
+{
+    return wh->opts.n_retry ? wh->retry_us[0] : 1000000;
+}
+
+/* ---- cursor ---- */
+
+static void cursor_advance(webhook_t *wh)
+{
+    ring_ent_t *e;
+    while ((e = ring_front(&wh->ring)) != NULL && e->remaining == 0) {
+        if (e->seq > wh->cursor) wh->cursor = e->seq;
+        ring_pop(&wh->ring);
+    }
+    if (wh->cursor <= wh->cursor_written) return;
+    store_batch_t *b = batch(wh);
+    if (b && store_batch_set_cursor(b, wh->cursor) == 0)
+        wh->cursor_written = wh->cursor;
+    else
+        wh_log(wh, 3, "cursor not recorded seq=%" PRIu64, wh->cursor);
+}
+
+static void cursor_done(webhook_t *wh, uint64_t seq)
+{
+    ring_ent_t *e = ring_find(&wh->ring, seq);
+    WH_CHECK(e && e->remaining > 0);
+    e->remaining--;
+    cursor_advance(wh);
+}
+
+/* ---- delivery outcomes ---- */
+
+static void put_retry(webhook_t *wh, uint64_t sub_id, uint64_t seq, int64_t due, uint32_t attempts,
+                      int status, const char *err, int *recorded)
+{
+    store_retry_t rec = {.due_us = due, .attempts = attempts, .last_status = status};
+    snprintf(rec.last_error, sizeof(rec.last_error), "%s", err ? err : "");
+    store_batch_t *b = batch(wh);
+    if (!b || store_batch_put_retry(b, sub_id, seq, &rec) != 0) {
+        *recorded = 0;
+        wh_log(wh, 3, "retry not recorded sub=%" PRIu64 " seq=%" PRIu64, sub_id, seq);
+    }
+}
+
+static void del_retry(webhook_t *wh, uint64_t sub_id, uint64_t seq)
+{
+    store_batch_t *b = batch(wh);
+    /* a leftover record only means one more (duplicate) delivery after a restart */
+    if (!b || store_batch_del_retry(b, sub_id, seq) != 0)
+        wh_log(wh, 3, "retry not deleted sub=%" PRIu64 " seq=%" PRIu64, sub_id, seq);
+}
+
+static void delivery_done(webhook_t *wh, job_t *job, int status, const char *err)
+{
+    uint64_t sub_id = job->sub->h.k1, seq = job->seq;
+    uint32_t attempts = job->attempts + 1;
+    int tracked = job->tracked, recorded = 1;
+    retry_t *r = job->retry;
+    if (r) r->job = NULL;
+    job_free(job);
+    /* A retry of this same delivery from an earlier run (reloaded at start) may exist too. */
+    retry_t *other = r ? NULL : (retry_t *)htab_get(&wh->retries, sub_id, seq);
+
+    if (status >= 200 && status < 300) {
+        wh->stats.delivered++;
+        wh_log(wh, 0, "delivered sub=%" PRIu64 " seq=%" PRIu64 " attempt=%" PRIu32 " status=%d",
+               sub_id, seq, attempts, status);
+        retry_t *gone = r ? r : (other && !other->job ? other : NULL);
+        if (gone) {
+            del_retry(wh, sub_id, seq);
+            retry_drop(wh, gone);
+        }
+    } else {
+        wh->stats.failed++;
+        wh_log(wh, 2,
+               "delivery failed sub=%" PRIu64 " seq=%" PRIu64 " attempt=%" PRIu32
+               " status=%d error=\"%s\"",
+               sub_id, seq, attempts, status, err);
+        int64_t now = wh_now_us(wh);
+        if (other) {
+            /* that recorded retry already covers this delivery */
+        } else if (attempts > wh->opts.n_retry) {
+            store_dead_t d = {.dead_us = now, .attempts = attempts, .last_status = status};
+            snprintf(d.last_error, sizeof(d.last_error), "%s", err);
+            store_batch_t *b = batch(wh);
+            if (!b || (r && store_batch_del_retry(b, sub_id, seq) != 0) ||
+                store_batch_put_dead(b, sub_id, seq, &d) != 0) {
+                recorded = 0;
+                wh_log(wh, 3, "dead letter not recorded sub=%" PRIu64 " seq=%" PRIu64, sub_id, seq);
+            }
+            wh->stats.dead_lettered++;
+            wh_log(wh, 2,
+                   "dead-lettered sub=%" PRIu64 " seq=%" PRIu64 " attempts=%" PRIu32
+                   " status=%d error=\"%s\"",
+                   sub_id, seq, attempts, status, err);
+            if (r) retry_drop(wh, r);
+        } else {
+            int64_t due = now + wh->retry_us[attempts - 1];
+            put_retry(wh, sub_id, seq, due, attempts, status, err, &recorded);
+            if (!r) r = retry_get(wh, sub_id, seq);
+            if (r) {
+                r->due_us = due;
+                r->attempts = attempts;
+                retry_schedule(wh, r);
+            } else {
+                wh_log(wh, 3,
+                       "out of memory: retry sub=%" PRIu64 " seq=%" PRIu64 " waits for a restart",
+                       sub_id, seq);
+            }
+        }
+    }
+    if (tracked && recorded) cursor_done(wh, seq);
+    arm_retry_timer(wh);
+}
+
+static void hs_start(webhook_t *wh, sub_t *sub);
+
+static void handshake_done(webhook_t *wh, job_t *job, int status, const char *err)
+{
+    sub_t *sub = job->sub;
+    uint64_t id = sub->h.k1;
+    sub->hs_job = NULL;
+    job_free(job);
+    if (status >= 200 && status < 300) {
+        blob_unref(sub->hs_body);
+        sub->hs_body = NULL;
+        wh_log(wh, 1, "handshake validated sub=%" PRIu64 " status=%d", id, status);
+        /* last: the server may change this subscription from inside the hook */
+        if (wh->opts.on_validated) wh->opts.on_validated(wh->opts.ctx, id);
+        return;
+    }
+    sub->hs_failed++;
+    if (sub->hs_failed <= wh->opts.n_validation) {
+        int64_t d = wh->validation_us[sub->hs_failed - 1];
+        wh_log(wh, 2, "handshake failed sub=%" PRIu64 " attempt=%zu status=%d error=\"%s\"", id,
+               sub->hs_failed, status, err);
+        struct timeval tv = {(time_t)(d / 1000000), (suseconds_t)(d % 1000000)};
+        event_add(sub->hs_timer, &tv);
+    } else {
+        wh_log(wh, 2, "handshake given up sub=%" PRIu64 " attempts=%zu status=%d error=\"%s\"", id,
+               sub->hs_failed, status, err);
+        blob_unref(sub->hs_body);
+        sub->hs_body = NULL;
+    }
+}
+
+void job_done(webhook_t *wh, job_t *job, int status, const char *err)
+{
+    if (!err) err = "";
+    if (job->kind == JOB_HANDSHAKE)
+        handshake_done(wh, job, status, err);
+    else
+        delivery_done(wh, job, status, err);
+}
+
+/* ---- handshakes ---- */
+
+static void hs_cancel(webhook_t *wh, sub_t *sub)
+{
+    if (sub->hs_job) {
+        pool_cancel(wh, sub->hs_job);
+        job_free(sub->hs_job);
+        sub->hs_job = NULL;
+    }
+    event_del(sub->hs_timer);
+    blob_unref(sub->hs_body);
+    sub->hs_body = NULL;
+}
+
+static void hs_start(webhook_t *wh, sub_t *sub)
+{
+    job_t *job = job_new(sub, JOB_HANDSHAKE, sub->hs_n, sub->hs_body, 0);
+    if (!job) {
+        /* treat like a failed attempt: the schedule tries again */
+        struct timeval tv = {1, 0};
+        wh_log(wh, 3, "out of memory: handshake sub=%" PRIu64 " postponed", sub->h.k1);
+        event_add(sub->hs_timer, &tv);
+        return;
+    }
+    sub->hs_job = job;
+    pool_submit(wh, job, 0); /* handshakes are few: they do not count against max_queued */
+}
+
+static void on_hs_timer(evutil_socket_t fd, short what, void *arg)
+{
+    sub_t *sub = arg;
+    if (sub->hs_body && !sub->hs_job) hs_start(sub->wh, sub);
+}
+
+int webhook_handshake(webhook_t *wh, uint64_t sub_id, const char *body, size_t len)
+{
+    sub_t *sub = sub_find(wh, sub_id);
+    if (!sub || (!body && len)) return WEBHOOK_EINVAL;
+    blob_t *b = blob_new(body, len);
+    if (!b) return WEBHOOK_ENOMEM;
+    hs_cancel(wh, sub);
+    sub->hs_body = b;
+    sub->hs_n = ++wh->hs_counter;
+    sub->hs_failed = 0;
+    hs_start(wh, sub);
+    return WEBHOOK_OK;
+}
+
+/* ---- subscriptions ---- */
+
+/* Cancels every job of sub (queued, in flight, handshake); their first attempts count as done. */
+static void sub_cancel_all(webhook_t *wh, sub_t *sub, int count_cursor)
+{
+    hs_cancel(wh, sub);
+    while (sub->jobs) {
+        job_t *job = sub->jobs;
+        uint64_t seq = job->seq;
+        int tracked = job->tracked;
+        pool_cancel(wh, job);
+        if (job->retry) job->retry->job = NULL;
+        job_free(job);
+        if (tracked && count_cursor) {
+            ring_ent_t *e = ring_find(&wh->ring, seq);
+            WH_CHECK(e && e->remaining > 0);
+            e->remaining--;
+        }
+    }
+}
+
+static void sub_free(sub_t *sub)
+{
+    endpoint_fini(&sub->ep);
+    free(sub->url);
+    free(sub->secret);
+    if (sub->hs_timer) event_free(sub->hs_timer);
+    free(sub);
+}
+
+int webhook_sub_set(webhook_t *wh, uint64_t sub_id, const char *endpoint,
+                    const unsigned char *secret, size_t secret_len)
+{
+    endpoint_t ep;
+    if (!wh || (secret_len && !secret) || secret_len > INT_MAX) return WEBHOOK_EINVAL;
+    int rc = endpoint_parse(endpoint, &ep);
+    if (rc != WEBHOOK_OK) return rc;
+    unsigned char *sec = NULL;
+    char *url = strdup(endpoint);
+    if (secret && secret_len) {
+        sec = malloc(secret_len);
+        if (sec) memcpy(sec, secret, secret_len);
+    }
+    if (!url || (secret_len && !sec)) goto nomem;
+
+    sub_t *sub = sub_find(wh, sub_id);
+    if (sub && strcmp(sub->url, endpoint) == 0) {
+        /* same endpoint: only the secret changes (the next attempt signs with it) */
+        endpoint_fini(&ep);
+        free(url);
+        free(sub->secret);
+        sub->secret = sec;
+        sub->secret_len = sec ? secret_len : 0;
+        return WEBHOOK_OK;
+    }
+    dest_t *d = pool_dest_get(wh, &ep);
+    if (!d) goto nomem;
+    if (!sub) {
+        sub = calloc(1, sizeof(*sub));
+        if (sub) {
+            sub->h.k1 = sub_id;
+            sub->wh = wh;
+            sub->hs_timer = evtimer_new(wh->base, on_hs_timer, sub);
+        }
+        if (!sub || !sub->hs_timer || htab_put(&wh->subs, &sub->h) != 0) {
+            if (sub && sub->hs_timer) event_free(sub->hs_timer);
+            free(sub);
+            pool_dest_release(wh, d);
+            goto nomem;
+        }
+    } else {
+        endpoint_fini(&sub->ep);
+        free(sub->url);
+        free(sub->secret);
+    }
+    dest_t *old = sub->dest;
+    sub->ep = ep;
+    sub->url = url;
+    sub->secret = sec;
+    sub->secret_len = sec ? secret_len : 0;
+    sub->dest = d;
+    if (old) {
+        /* waiting jobs follow the subscription to its new destination; those on the wire finish
+         * where they are */
+        for (job_t *job = sub->jobs; job; job = job->snext)
+            if (job->queued) {
+                pool_cancel(wh, job);
+                pool_submit(wh, job, 0);
+            }
+        pool_dest_release(wh, old);
+    }
+    return WEBHOOK_OK;
+nomem:
+    endpoint_fini(&ep);
+    free(url);
+    free(sec);
+    return WEBHOOK_ENOMEM;
+}
+
+void webhook_sub_remove(webhook_t *wh, uint64_t sub_id)
+{
+    sub_t *sub = wh ? sub_find(wh, sub_id) : NULL;
+    if (!sub) return;
+    sub_cancel_all(wh, sub, 1);
+    /* its retries go with it (the server deletes the durable ones with store_batch_del_sub) */
+    for (size_t i = 0; i < wh->retries.nb; i++) {
+        hnode_t *n = wh->retries.b[i];
+        while (n) {
+            hnode_t *next = n->next;
+            if (n->k1 == sub_id) retry_drop(wh, (retry_t *)n);
+            n = next;
+        }
+    }
+    htab_del(&wh->subs, &sub->h);
+    pool_dest_release(wh, sub->dest);
+    sub_free(sub);
+    cursor_advance(wh);
+    arm_retry_timer(wh);
+}
+
+/* ---- dispatch ---- */
+
+int webhook_dispatch(webhook_t *wh, uint64_t seq, const char *json, size_t len,
+                     const uint64_t *sub_ids, size_t n)
+{
+    int track = seq > wh->last_seq;
+    if (!track)
+        wh_log(wh, 2, "dispatch out of order seq=%" PRIu64 " last=%" PRIu64, seq, wh->last_seq);
+    if (track && ring_reserve(&wh->ring) != 0) return WEBHOOK_ENOMEM;
+    blob_t *body = NULL;
+    size_t pending = 0;
+    int rc = WEBHOOK_OK;
+    int64_t now = 0;
+    for (size_t i = 0; i < n; i++) {
+        sub_t *sub = sub_find(wh, sub_ids[i]);
+        if (!sub) {
+            wh_log(wh, 0, "dispatch to unknown sub=%" PRIu64 " ignored", sub_ids[i]);
+            continue;
+        }
+        if (!body && !(body = blob_new(json, len))) {
+            rc = WEBHOOK_ENOMEM;
+            pending++; /* never done: the cursor stays before this event */
+            break;
+        }
+        job_t *job = job_new(sub, JOB_DELIVERY, seq, body, 0);
+        if (!job) {
+            rc = WEBHOOK_ENOMEM;
+            pending++;
+            break;
+        }
+        job->tracked = track;
+        if (pool_submit(wh, job, 1) == 0) {
+            pending += (size_t)track;
+            continue;
+        }
+        /* queue full: keep memory bounded by recording a retry instead (no attempt made) */
+        job_free(job);
+        int recorded = 1;
+        if (!now) now = wh_now_us(wh);
+        int64_t due = now + first_delay(wh);
+        put_retry(wh, sub->h.k1, seq, due, 0, 0, "queue full", &recorded);
+        if (!recorded) pending += (size_t)track;
+        retry_t *r = (retry_t *)htab_get(&wh->retries, sub->h.k1, seq);
+        if (!r) r = retry_get(wh, sub->h.k1, seq);
+        if (r && !r->job) {
+            r->due_us = due;
+            r->attempts = 0;
+            retry_schedule(wh, r);
+        }
+        wh_log(wh, 2, "queue full sub=%" PRIu64 " seq=%" PRIu64 ": recorded as a retry", sub->h.k1,
+               seq);
+    }
+    blob_unref(body);
+    if (track) {
+        ring_push(&wh->ring, seq, pending);
+        wh->last_seq = seq;
+        cursor_advance(wh);
+    }
+    if (now) arm_retry_timer(wh);
+    return rc;
+}
+
+/* ---- retry timer ---- */
+
+typedef struct {
+    blob_t *body;
+} fetch_t;
+
+static int on_fetch(void *ctx, const store_event_t *ev)
+{
+    fetch_t *f = ctx;
+    if (!f->body) f->body = blob_new(ev->json, ev->json_len);
+    return STORE_SCAN_STOP;
+}
+
+/* Starts the attempt of retry r (already out of the heap). */
+static void retry_fire(webhook_t *wh, retry_t *r, int64_t now)
+{
+    uint64_t sub_id = r->h.k1, seq = r->h.k2;
+    sub_t *sub = sub_find(wh, sub_id);
+    if (!sub) {
+        /* the subscription is gone; its records go with store_batch_del_sub */
+        wh_log(wh, 0, "retry dropped: unknown sub=%" PRIu64 " seq=%" PRIu64, sub_id, seq);
+        retry_drop(wh, r);
+        return;
+    }
+    fetch_t f = {NULL};
+    int rc = store_get_event(wh->st, seq, on_fetch, &f);
+    if (rc == STORE_ENOTFOUND) {
+        wh_log(wh, 2, "retry dropped: event gone sub=%" PRIu64 " seq=%" PRIu64, sub_id, seq);
+        del_retry(wh, sub_id, seq);
+        retry_drop(wh, r);
+        return;
+    }
+    if (rc != STORE_OK || !f.body) {
+        wh_log(wh, 3, "retry postponed sub=%" PRIu64 " seq=%" PRIu64 ": %s", sub_id, seq,
+               rc ? store_strerror(rc) : "out of memory");
+        blob_unref(f.body);
+        r->due_us = now + first_delay(wh);
+        retry_schedule(wh, r);
+        return;
+    }
+    job_t *job = job_new(sub, JOB_DELIVERY, seq, f.body, r->attempts);
+    blob_unref(f.body);
+    if (job) {
+        job->retry = r;
+        r->job = job;
+        if (pool_submit(wh, job, 1) == 0) return;
+        r->job = NULL;
+        job->retry = NULL;
+        job_free(job);
+    }
+    /* queue full (or no memory): try again later, the durable record stays as it is */
+    r->due_us = now + first_delay(wh);
+    retry_schedule(wh, r);
+}
+
+static void on_retry_timer(evutil_socket_t fd, short what, void *arg)
+{
+    webhook_t *wh = arg;
+    int64_t now = wh_now_us(wh);
+    retry_t *r;
+    for (int budget = RETRY_BATCH; budget > 0 && (r = rheap_top(&wh->heap)) && r->due_us <= now;
+         budget--) {
+        rheap_remove(&wh->heap, r);
+        retry_fire(wh, r, now);
+    }
+    arm_retry_timer(wh);
+}
+
+/* ---- start, redeliver, stats ---- */
+
+typedef struct {
+    webhook_t *wh;
+    int nomem;
+} load_t;
+
+static int on_load_retry(void *ctx, uint64_t sub_id, uint64_t seq, const store_retry_t *rec)
+{
+    load_t *l = ctx;
+    retry_t *r = retry_get(l->wh, sub_id, seq);
+    if (!r) {
+        l->nomem = 1;
+        return STORE_SCAN_STOP;
+    }
+    r->due_us = rec->due_us;
+    r->attempts = rec->attempts;
+    retry_schedule(l->wh, r);
+    return STORE_SCAN_CONTINUE;
+}
+
+int webhook_start(webhook_t *wh, uint64_t *cursor_out)
+{
+    uint64_t c = 0;
+    int rc = store_get_cursor(wh->st, &c);
+    if (rc != STORE_OK && rc != STORE_ENOTFOUND) {
+        wh_log(wh, 3, "reading the cursor failed: %s", store_strerror(rc));
+        return WEBHOOK_ESTORE;
+    }
+    if (rc == STORE_ENOTFOUND) c = 0;
+    load_t l = {wh, 0};
+    rc = store_scan_retries(wh->st, on_load_retry, &l);
+    if (l.nomem) return WEBHOOK_ENOMEM;
+    if (rc != STORE_OK) {
+        wh_log(wh, 3, "reading the retries failed: %s", store_strerror(rc));
+        return WEBHOOK_ESTORE;
+    }
+    if (c > wh->cursor) wh->cursor = c;
+    if (c > wh->cursor_written) wh->cursor_written = c;
+    if (c > wh->last_seq) wh->last_seq = c;
+    wh_log(wh, 1, "started cursor=%" PRIu64 " retries=%zu", c, wh->retries.n);
+    arm_retry_timer(wh);
+    *cursor_out = c;
+    return WEBHOOK_OK;
+}
+
+int webhook_redeliver(webhook_t *wh, uint64_t sub_id, uint64_t seq)
+{
+    if (!sub_find(wh, sub_id)) return WEBHOOK_EINVAL;
+    int64_t now = wh_now_us(wh);
+    store_retry_t rec = {.due_us = now};
+    store_batch_t *b = batch(wh);
+    if (!b || store_batch_del_dead(b, sub_id, seq) != 0 ||
+        store_batch_put_retry(b, sub_id, seq, &rec) != 0)
+        return WEBHOOK_ENOMEM;
+    retry_t *r = retry_get(wh, sub_id, seq);
+    if (!r) return WEBHOOK_ENOMEM; /* recorded: it runs after a restart */
+    if (!r->job) {
+        r->due_us = now;
+        r->attempts = 0;
+        retry_schedule(wh, r);
+        arm_retry_timer(wh);
+    }
+    wh_log(wh, 1, "redeliver sub=%" PRIu64 " seq=%" PRIu64, sub_id, seq);
+    return WEBHOOK_OK;
+}
+
+void webhook_get_stats(const webhook_t *wh, webhook_stats_t *out)
+{
+    *out = wh->stats;
+    out->retries_pending = wh->retries.n;
+    out->queued = wh->queued;
+    out->cursor = wh->cursor;
+}
+
+/* ---- new, free ---- */
+
+static int64_t *copy_delays(const int64_t *src, size_t n)
+{
+    int64_t *a = malloc((n ? n : 1) * sizeof(*a));
+    if (a && n) memcpy(a, src, n * sizeof(*a));
+    return a;
+}
+
+webhook_t *webhook_new(struct event_base *base, store_t *st, const webhook_opts_t *opts, char *err,
+                       size_t errlen)
+{
+    char dummy[8];
+    if (!err) {
+        err = dummy;
+        errlen = sizeof(dummy);
+    }
+    if (!base || !st || !opts || !opts->open_batch) {
+        snprintf(err, errlen, "webhook: base, store and open_batch are required");
+        return NULL;
+    }
+    const int64_t *ru = opts->retry_us, *vu = opts->validation_us;
+    size_t nr = opts->n_retry, nv = opts->n_validation;
+    if (!ru) {
+        ru = default_retry_us;
+        nr = sizeof(default_retry_us) / sizeof(default_retry_us[0]);
+    }
+    if (!vu) {
+        vu = default_validation_us;
+        nv = sizeof(default_validation_us) / sizeof(default_validation_us[0]);
+    }
+    for (size_t i = 0; i < nr; i++)
+        if (ru[i] < 0) {
+            snprintf(err, errlen, "webhook: negative retry delay");
+            return NULL;
+        }
+    for (size_t i = 0; i < nv; i++)
+        if (vu[i] < 0) {
+            snprintf(err, errlen, "webhook: negative validation delay");
+            return NULL;
+        }
+    if (opts->timeout_us < 0) {
+        snprintf(err, errlen, "webhook: negative timeout");
+        return NULL;
+    }
+
+    webhook_t *wh = calloc(1, sizeof(*wh));
+    if (!wh) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    wh->base = base;
+    wh->st = st;
+    wh->opts = *opts;
+    wh->retry_us = copy_delays(ru, nr);
+    wh->validation_us = copy_delays(vu, nv);
+    wh->ca_file = opts->ca_file ? strdup(opts->ca_file) : NULL;
+    wh->user_agent = strdup(opts->user_agent ? opts->user_agent : "hendelse");
+    wh->retry_timer = evtimer_new(base, on_retry_timer, wh);
+    if (!wh->retry_us || !wh->validation_us || (opts->ca_file && !wh->ca_file) || !wh->user_agent ||
+        !wh->retry_timer) {
+        snprintf(err, errlen, "out of memory");
+        webhook_free(wh);
+        return NULL;
+    }
+    wh->opts.retry_us = wh->retry_us;
+    wh->opts.n_retry = nr;
+    wh->opts.validation_us = wh->validation_us;
+    wh->opts.n_validation = nv;
+    wh->opts.ca_file = wh->ca_file;
+    wh->opts.user_agent = wh->user_agent;
+    if (!wh->opts.timeout_us) wh->opts.timeout_us = 45 * 1000000LL;
+    if (!wh->opts.pool_size) wh->opts.pool_size = 4;
+    if (!wh->opts.max_queued) wh->opts.max_queued = 10000;
+    if (pool_init(wh, err, errlen) != WEBHOOK_OK) {
+        webhook_free(wh);
+        return NULL;
+    }
+    return wh;
+}
+
+void webhook_free(webhook_t *wh)
+{
+    if (!wh) return;
+    wh->freeing = 1;
+    for (size_t i = 0; i < wh->subs.nb; i++) {
+        hnode_t *n = wh->subs.b[i];
+        while (n) {
+            hnode_t *next = n->next;
+            sub_t *sub = (sub_t *)n;
+            sub_cancel_all(wh, sub, 0);
+            pool_dest_release(wh, sub->dest);
+            sub_free(sub);
+            n = next;
+        }
+    }
+    htab_fini(&wh->subs);
+    for (size_t i = 0; i < wh->retries.nb; i++) {
+        hnode_t *n = wh->retries.b[i];
+        while (n) {
+            hnode_t *next = n->next;
+            free(n);
+            n = next;
+        }
+    }
+    htab_fini(&wh->retries);
+    rheap_fini(&wh->heap);
+    ring_fini(&wh->ring);
+    if (wh->retry_timer) event_free(wh->retry_timer);
+    pool_fini(wh);
+    free(wh->retry_us);
+    free(wh->validation_us);
+    free(wh->ca_file);
+    free(wh->user_agent);
+    free(wh);
+}
