@@ -45,6 +45,10 @@ SCOPE_PUBLISH = "altinn:events.publish"
 SCOPE_PUBLISH_ADMIN = "altinn:events.publish.admin"
 SCOPE_SUBSCRIBE = "altinn:events.subscribe"
 
+SUBS_PATH = "/events/api/v1/subscriptions"
+SUBS_CONTENT_TYPE = "application/json"
+JSON_UTF8 = "application/json; charset=utf-8"
+
 DEFAULT_SOURCE = "https://example.com/src"
 DEFAULT_TYPE = "test.created"
 DEFAULT_RESOURCE = "urn:altinn:resource:test-resource"
@@ -571,6 +575,51 @@ class Server:
             pages.append(resp)
         raise AssertionError("more than %d pages" % max_pages)
 
+    # subscriptions (api.md §4) ------------------------------------------------------------------
+
+    def _auth_headers(self, tok, headers=None):
+        h = {}
+        if tok is not None:
+            h.update(bearer(tok))
+        h.update(headers or {})
+        return h
+
+    def create_subscription(self, body, tok=None, content_type=SUBS_CONTENT_TYPE, headers=None):
+        """POST /events/api/v1/subscriptions. body: a dict (sent as JSON), or str/bytes sent verbatim."""
+        h = {"Content-Type": content_type} if content_type is not None else {}
+        h.update(self._auth_headers(tok, headers))
+        data = json.dumps(body) if isinstance(body, (dict, list)) else body
+        return self.request("POST", SUBS_PATH, data, h)
+
+    def get_subscription(self, sub_id, tok=None):
+        return self.request("GET", "%s/%s" % (SUBS_PATH, sub_id), None, self._auth_headers(tok))
+
+    def list_subscriptions(self, tok=None):
+        return self.request("GET", SUBS_PATH, None, self._auth_headers(tok))
+
+    def delete_subscription(self, sub_id, tok=None):
+        return self.request("DELETE", "%s/%s" % (SUBS_PATH, sub_id), None, self._auth_headers(tok))
+
+    def deadletters(self, sub_id, tok=None):
+        """GET /events/api/v1/subscriptions/{id}/deadletters (extension)."""
+        return self.request("GET", "%s/%s/deadletters" % (SUBS_PATH, sub_id), None, self._auth_headers(tok))
+
+    def redeliver(self, sub_id, tok=None):
+        """POST /events/api/v1/subscriptions/{id}/deadletters/redeliver (extension)."""
+        return self.request("POST", "%s/%s/deadletters/redeliver" % (SUBS_PATH, sub_id), None,
+                            self._auth_headers(tok))
+
+    def wait_validated(self, sub_id, tok=None, timeout=10.0):
+        """Polls GET .../{id} until validated is true or timeout; returns the last subscription JSON
+        (the caller asserts)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            r = self.get_subscription(sub_id, tok)
+            doc = r.json() if r.status == 200 else None
+            if (doc and doc.get("validated") is True) or time.monotonic() >= deadline:
+                return doc
+            time.sleep(0.05)
+
     def __enter__(self):
         return self
 
@@ -733,3 +782,13 @@ class BBTestCase(unittest.TestCase):
         body = resp.json()
         self.assertIsInstance(body, list)
         return body
+
+
+def wait_until(fn, timeout=10.0, interval=0.05):
+    """Calls fn() until it returns something truthy or timeout seconds passed; returns the last result."""
+    deadline = time.monotonic() + timeout
+    while True:
+        got = fn()
+        if got or time.monotonic() >= deadline:
+            return got
+        time.sleep(interval)

@@ -208,6 +208,20 @@ class PublishValidationTest(BBTestCase):
 
     def test_resource_missing(self):
         self.assertDetailProblem(self.pub(event(resource=None)), NO_RESOURCE)
+        # a null extension is dropped, so a null resource is a missing one
+        ev = event()
+        ev["resource"] = None
+        self.assertDetailProblem(self.pub(ev), NO_RESOURCE)
+
+    def test_default_size_limit(self):
+        # default --max-event-bytes is 262144: an event of exactly that size passes, one byte more is 413
+        ev = event(pad="")
+        ev["pad"] = "x" * (262144 - len(json.dumps(ev).encode()))
+        body = json.dumps(ev).encode()
+        self.assertEqual(len(body), 262144)
+        self.ok(body)
+        ev = dict(ev, id=event()["id"], pad=ev["pad"] + "x")
+        self.assertProblemJson(self.pub(json.dumps(ev)), 413)
 
     def test_resource_empty(self):
         self.assertDetailProblem(self.pub(event(resource="")), NO_RESOURCE)
