@@ -1,5 +1,7 @@
 #include "server/cli.h"
 
+#include "filter/subindex.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -28,6 +30,12 @@ static const char usage_text[] =
     "  --max-store-bytes N           store map size, e.g. 16g (default 16 GiB)\n"
     "  --settle DUR                  hide events newer than DUR from queries (default 0)\n"
     "  --sync fsync|none             durability of commits (default fsync)\n"
+    "  --webhook-ca-file FILE        extra trusted CA (PEM) for https webhook endpoints\n"
+    "  --webhook-timeout DUR         limit of one webhook request (default 45s)\n"
+    "  --retry-schedule LIST         delays between delivery attempts\n"
+    "                                (default 10s,30s,1m,5m,10m,30m,1h,3h,6h,12h,12h)\n"
+    "  --validation-schedule LIST    delays between handshake attempts\n"
+    "                                (default 1s,5s,10s,30s,60s,120s,120s,120s)\n"
     "  --log-level info|debug        log verbosity on stderr (default info)\n"
     "\n"
     "token options:\n"
@@ -148,17 +156,7 @@ static int parse_listen(const char *s, srv_config_t *cfg)
 
 /* Options that later work fills in; they are recognised so that the error says so plainly. */
 static const char *const later_opts[] = {
-    "config",
-    "register",
-    "tls-cert",
-    "tls-key",
-    "tls-client-ca",
-    "webhook-ca-file",
-    "retry-schedule",
-    "validation-schedule",
-    "webhook-timeout",
-    "retention",
-    NULL,
+    "config", "register", "tls-cert", "tls-key", "tls-client-ca", "retention", NULL,
 };
 
 __attribute__((format(printf, 1, 2))) static int bad(const char *fmt, ...)
@@ -188,11 +186,11 @@ int srv_cli_parse(int argc, char **argv, srv_config_t *cfg)
         const char *arg = argv[i], *val = NULL, *eq;
         size_t nlen;
 
-        if (strncmp(arg, "--", 2) != 0) return bad("unexpected argument '%s'%s", arg, "");
+        if (strncmp(arg, "--", 2) != 0) return bad("unexpected argument '%s'", arg);
         arg += 2;
         eq = strchr(arg, '=');
         nlen = eq ? (size_t)(eq - arg) : strlen(arg);
-        if (nlen == 0 || nlen >= sizeof name) return bad("unknown option '%s'%s", argv[i], "");
+        if (nlen == 0 || nlen >= sizeof name) return bad("unknown option '%s'", argv[i]);
         memcpy(name, arg, nlen);
         name[nlen] = '\0';
 
@@ -201,7 +199,7 @@ int srv_cli_parse(int argc, char **argv, srv_config_t *cfg)
             return 1;
         }
         if (strcmp(name, "dev") == 0) {
-            if (eq) return bad("option --dev takes no value%s%s", "", "");
+            if (eq) return bad("option --dev takes no value");
             cfg->dev = 1;
             continue;
         }
@@ -209,24 +207,23 @@ int srv_cli_parse(int argc, char **argv, srv_config_t *cfg)
         if (eq) {
             val = eq + 1;
         } else {
-            if (i + 1 >= argc) return bad("option --%s needs a value%s", name, "");
+            if (i + 1 >= argc) return bad("option --%s needs a value", name);
             val = argv[++i];
         }
         for (int k = 0; later_opts[k]; k++)
             if (strcmp(name, later_opts[k]) == 0)
-                return bad("option --%s is not yet supported by this build%s", name, "");
+                return bad("option --%s is not yet supported by this build", name);
 
         if (strcmp(name, "listen") == 0) {
             if (parse_listen(val, cfg) != 0)
-                return bad("invalid --listen '%s': expected HOST:PORT%s", val, "");
+                return bad("invalid --listen '%s': expected HOST:PORT", val);
         } else if (strcmp(name, "data") == 0) {
-            if (!*val) return bad("--data needs a directory%s%s", "", "");
+            if (!*val) return bad("--data needs a directory");
             cfg->data_dir = val;
         } else if (strcmp(name, "base-url") == 0) {
             size_t l = strlen(val);
             if (!(strncmp(val, "http://", 7) == 0 || strncmp(val, "https://", 8) == 0) || l < 9)
-                return bad("invalid --base-url '%s': expected an http:// or https:// URL%s", val,
-                           "");
+                return bad("invalid --base-url '%s': expected an http:// or https:// URL", val);
             cfg->base_url = val;
         } else if (strcmp(name, "auth") == 0) {
             if (strcmp(val, "jwt") == 0)
@@ -236,62 +233,79 @@ int srv_cli_parse(int argc, char **argv, srv_config_t *cfg)
             else if (strcmp(val, "none") == 0)
                 cfg->auth = SRV_AUTH_NONE;
             else
-                return bad("invalid --auth '%s': expected jwt, unverified or none%s", val, "");
+                return bad("invalid --auth '%s': expected jwt, unverified or none", val);
             auth_set = 1;
         } else if (strcmp(name, "jwt-hs256-secret-file") == 0) {
             if (cfg->n_hs256_files >= SRV_MAX_KEY_FILES)
-                return bad("too many --jwt-hs256-secret-file options%s%s", "", "");
+                return bad("too many --jwt-hs256-secret-file options");
             cfg->hs256_files[cfg->n_hs256_files++] = val;
         } else if (strcmp(name, "jwt-public-key-file") == 0) {
             if (cfg->n_pubkey_files >= SRV_MAX_KEY_FILES)
-                return bad("too many --jwt-public-key-file options%s%s", "", "");
+                return bad("too many --jwt-public-key-file options");
             cfg->pubkey_files[cfg->n_pubkey_files++] = val;
         } else if (strcmp(name, "dev-identity") == 0) {
             if (val[0] != '/')
-                return bad("invalid --dev-identity '%s': expected e.g. /org/ttd%s", val, "");
+                return bad("invalid --dev-identity '%s': expected e.g. /org/ttd", val);
             cfg->dev_identity = val;
         } else if (strcmp(name, "authz") == 0) {
             if (strcmp(val, "allow-all") != 0)
                 return bad("--authz '%s': policy files are not yet supported by this build; use "
-                           "allow-all%s",
-                           val, "");
+                           "allow-all",
+                           val);
             cfg->authz = val;
         } else if (strcmp(name, "max-event-bytes") == 0) {
             uint64_t v;
             if (srv_parse_bytes(val, &v) != 0 || v < 64 || v > (64u << 20))
-                return bad("invalid --max-event-bytes '%s': expected 64 to 64m%s", val, "");
+                return bad("invalid --max-event-bytes '%s': expected 64 to 64m", val);
             cfg->max_event_bytes = (size_t)v;
         } else if (strcmp(name, "max-store-bytes") == 0) {
             uint64_t v;
             if (srv_parse_bytes(val, &v) != 0 || v < (1u << 20))
-                return bad("invalid --max-store-bytes '%s': expected at least 1m%s", val, "");
+                return bad("invalid --max-store-bytes '%s': expected at least 1m", val);
             cfg->max_store_bytes = v;
         } else if (strcmp(name, "settle") == 0) {
             if (srv_parse_duration(val, &cfg->settle_us) != 0)
-                return bad("invalid --settle '%s': expected a duration like 30s%s", val, "");
+                return bad("invalid --settle '%s': expected a duration like 30s", val);
         } else if (strcmp(name, "sync") == 0) {
             if (strcmp(val, "fsync") == 0)
                 cfg->sync_none = 0;
             else if (strcmp(val, "none") == 0)
                 cfg->sync_none = 1;
             else
-                return bad("invalid --sync '%s': expected fsync or none%s", val, "");
+                return bad("invalid --sync '%s': expected fsync or none", val);
+        } else if (strcmp(name, "webhook-ca-file") == 0) {
+            if (!*val) return bad("--webhook-ca-file needs a file");
+            cfg->webhook_ca_file = val;
+        } else if (strcmp(name, "webhook-timeout") == 0) {
+            if (srv_parse_duration(val, &cfg->webhook_timeout_us) != 0 ||
+                cfg->webhook_timeout_us <= 0)
+                return bad("invalid --webhook-timeout '%s': expected a duration like 45s", val);
+        } else if (strcmp(name, "retry-schedule") == 0) {
+            int n = filter_schedule_parse(val, cfg->retry_us, 31);
+            if (n < 1)
+                return bad("invalid --retry-schedule '%s': expected delays like 10s,30s,1m", val);
+            cfg->n_retry = (size_t)n;
+        } else if (strcmp(name, "validation-schedule") == 0) {
+            int n = filter_schedule_parse(val, cfg->validation_us, 31);
+            if (n < 1)
+                return bad("invalid --validation-schedule '%s': expected delays like 1s,5s,10s",
+                           val);
+            cfg->n_validation = (size_t)n;
         } else if (strcmp(name, "log-level") == 0) {
             if (strcmp(val, "debug") == 0)
                 cfg->log_debug = 1;
             else if (strcmp(val, "info") == 0)
                 cfg->log_debug = 0;
             else
-                return bad("invalid --log-level '%s': expected info or debug%s", val, "");
+                return bad("invalid --log-level '%s': expected info or debug", val);
         } else {
-            return bad("unknown option '--%s'%s", name, "");
+            return bad("unknown option '--%s'", name);
         }
     }
     if (!auth_set) cfg->auth = cfg->dev ? SRV_AUTH_UNVERIFIED : SRV_AUTH_JWT;
     if (cfg->auth == SRV_AUTH_JWT && cfg->n_hs256_files == 0 && cfg->n_pubkey_files == 0)
         return bad("--auth jwt needs --jwt-hs256-secret-file FILE or --jwt-public-key-file FILE "
                    "(or use --dev for the "
-                   "development profile)%s%s",
-                   "", "");
+                   "development profile)");
     return 0;
 }

@@ -21,13 +21,19 @@ typedef struct {
     size_t n_hs256_files;
     const char *pubkey_files[SRV_MAX_KEY_FILES]; /* --jwt-public-key-file: RS256/ES256 PEM */
     size_t n_pubkey_files;
-    const char *dev_identity; /* for --auth none; default "/org/ttd" */
-    const char *authz;        /* "allow-all" */
-    size_t max_event_bytes;   /* default 262144 */
-    int64_t settle_us;        /* default 0 */
-    int sync_none;            /* --sync none */
-    uint64_t max_store_bytes; /* LMDB map size; 0 = store default */
-    int log_debug;            /* --log-level debug */
+    const char *dev_identity;    /* for --auth none; default "/org/ttd" */
+    const char *authz;           /* "allow-all" */
+    size_t max_event_bytes;      /* default 262144 */
+    int64_t settle_us;           /* default 0 */
+    int sync_none;               /* --sync none */
+    uint64_t max_store_bytes;    /* LMDB map size; 0 = store default */
+    int log_debug;               /* --log-level debug */
+    const char *webhook_ca_file; /* extra CA for webhook endpoints */
+    int64_t webhook_timeout_us;  /* default 45 s */
+    int64_t retry_us[32];        /* --retry-schedule; n_retry == 0: the default */
+    size_t n_retry;
+    int64_t validation_us[32]; /* --validation-schedule */
+    size_t n_validation;
 } srv_config_t;
 
 /* Parses the options after "serve" (argv[0] is "serve") into *cfg, defaults first. Returns 0 on

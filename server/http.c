@@ -8,6 +8,7 @@
 
 #include "server/log.h"
 #include "server/server.h"
+#include "server/subs.h"
 
 int64_t srv_now_us(void)
 {
@@ -336,6 +337,7 @@ static void route(srv_t *s, evhtp_request_t *req, srv_req_t *rctx)
             srv_reply_text(req, 503, "text/plain; charset=utf-8", "Unhealthy", 9);
         return;
     }
+    if (srv_subs_route(s, req, rctx, path)) return;
     srv_reply_empty(req, 404);
 }
 
@@ -385,10 +387,49 @@ static evhtp_res on_headers(evhtp_request_t *req, evhtp_headers_t *hdrs, void *a
     return EVHTP_RES_OK;
 }
 
+/* Open connections are kept on a list so that shutdown can close the idle keep-alive ones
+ * (evhtp_free does not) and so that they can be counted. */
+typedef struct srv_conn {
+    srv_t *srv;
+    evhtp_connection_t *conn;
+    struct srv_conn *prev, *next;
+} srv_conn_t;
+
+static evhtp_res on_connection_fini(evhtp_connection_t *conn, void *arg)
+{
+    srv_conn_t *c = arg;
+    (void)conn;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        c->srv->conns = c->next;
+    if (c->next) c->next->prev = c->prev;
+    c->srv->n_conns--;
+    free(c);
+    return EVHTP_RES_OK;
+}
+
 static evhtp_res on_post_accept(evhtp_connection_t *conn, void *arg)
 {
+    srv_t *s = arg;
+    srv_conn_t *c = calloc(1, sizeof *c);
+    if (!c) return EVHTP_RES_ERROR;
+    c->srv = s;
+    c->conn = conn;
+    c->next = s->conns;
+    if (c->next) c->next->prev = c;
+    s->conns = c;
+    s->n_conns++;
+    evhtp_connection_set_hook(conn, evhtp_hook_on_connection_fini, (evhtp_hook)on_connection_fini,
+                              c);
     evhtp_connection_set_hook(conn, evhtp_hook_on_headers, (evhtp_hook)on_headers, arg);
     return EVHTP_RES_OK;
+}
+
+void srv_http_close_all(srv_t *s)
+{
+    while (s->conns)
+        evhtp_connection_free(s->conns->conn); /* its fini hook unlinks it */
 }
 
 int srv_http_init(srv_t *s)
@@ -402,9 +443,11 @@ int srv_http_init(srv_t *s)
     /* 100-continue is answered by evhtp; nodelay keeps small replies from waiting on Nagle. */
     evhtp_enable_flag(s->htp, EVHTP_FLAG_ENABLE_100_CONT | EVHTP_FLAG_ENABLE_NODELAY);
     evhtp_set_timeouts(s->htp, &tmo, &tmo);
-    /* The hard cap drops a client that keeps sending far past the limit; up to it we drain and
-     * answer 413. */
-    hard_cap = (uint64_t)s->cfg->max_event_bytes * 4 + (1u << 20);
+    /* Up to the hard cap an oversized body is read and thrown away so that the client gets its 413
+     * (clients that send the whole body before reading, like most, would otherwise see a reset);
+     * past it the connection is dropped. The read timeout bounds how long that may take. */
+    hard_cap = (uint64_t)s->cfg->max_event_bytes * 4;
+    if (hard_cap < (64u << 20)) hard_cap = 64u << 20;
     evhtp_set_max_body_size(s->htp, hard_cap);
     evhtp_set_post_accept_cb(s->htp, on_post_accept, s);
     evhtp_set_gencb(s->htp, on_request, s);

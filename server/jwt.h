@@ -1,5 +1,6 @@
 /* server/jwt: JSON Web Tokens for authentication: verification (HS256 now; the key set is built to
- * take RS256/ES256 public keys later) and minting for `hendelse token`. Uses OpenSSL EVP/HMAC only. */
+ * take RS256/ES256 public keys later) and minting for `hendelse token`. Uses OpenSSL EVP/HMAC only.
+ */
 #ifndef HENDELSE_SERVER_JWT_H
 #define HENDELSE_SERVER_JWT_H
 
@@ -15,12 +16,13 @@ enum {
     SRV_JWT_ENOTYET = -5,    /* nbf > now */
     SRV_JWT_ENOKEY = -6,     /* verification asked for but no key configured */
     SRV_JWT_ENOMEM = -7,
-    SRV_JWT_EIO = -8,        /* a key file could not be read */
+    SRV_JWT_EIO = -8, /* a key file could not be read */
 };
 
 typedef enum {
-    SRV_JWT_VERIFY = 0,     /* check the signature against the key set */
-    SRV_JWT_UNVERIFIED = 1, /* read the claims without checking the signature (exp/nbf still hold) */
+    SRV_JWT_VERIFY = 0, /* check the signature against the key set */
+    SRV_JWT_UNVERIFIED =
+        1, /* read the claims without checking the signature (exp/nbf still hold) */
 } srv_jwt_mode_t;
 
 /* The verification keys. Owned by the caller of srv_jwt_keys_new; freed with srv_jwt_keys_free. */
@@ -29,7 +31,8 @@ typedef struct srv_jwt_keys srv_jwt_keys_t;
 srv_jwt_keys_t *srv_jwt_keys_new(void);
 void srv_jwt_keys_free(srv_jwt_keys_t *keys);
 /* Adds an HS256 secret read from a file (the whole file, one trailing "\n" or "\r\n" removed; an
- * empty secret is an error). Returns 0 or SRV_JWT_EIO/ENOMEM; on error err gets a one-line reason. */
+ * empty secret is an error). Returns 0 or SRV_JWT_EIO/ENOMEM; on error err gets a one-line reason.
+ */
 int srv_jwt_keys_add_hs256_file(srv_jwt_keys_t *keys, const char *path, char *err, size_t errlen);
 /* Reads a secret file the same way; the caller frees *out. */
 int srv_jwt_read_secret_file(const char *path, unsigned char **out, size_t *out_len, char *err,
@@ -40,7 +43,8 @@ int srv_jwt_read_secret_file(const char *path, unsigned char **out, size_t *out_
 int srv_jwt_keys_add_public_key_file(srv_jwt_keys_t *keys, const char *path, char *err,
                                      size_t errlen);
 
-/* The claims hendelse reads. Strings are NUL-terminated and owned by the struct (NULL when absent). */
+/* The claims hendelse reads. Strings are NUL-terminated and owned by the struct (NULL when absent).
+ */
 typedef struct {
     char *scope;      /* "scope" or "urn:altinn:scope": space-separated */
     char *org;        /* urn:altinn:org */
@@ -55,9 +59,9 @@ typedef struct {
 } srv_claims_t;
 
 /* Verifies token[0..len) (the part after "Bearer ") at time now (Unix seconds) and fills *out on
- * success (release with srv_claims_fini). alg must be exactly "HS256" for HS256 keys; "none" and any
- * other value are SRV_JWT_EALG in VERIFY mode. A token is accepted if any configured key verifies it.
- * On failure *out is zeroed. */
+ * success (release with srv_claims_fini). alg must be exactly "HS256" for HS256 keys; "none" and
+ * any other value are SRV_JWT_EALG in VERIFY mode. A token is accepted if any configured key
+ * verifies it. On failure *out is zeroed. */
 int srv_jwt_verify(const char *token, size_t len, const srv_jwt_keys_t *keys, srv_jwt_mode_t mode,
                    int64_t now, srv_claims_t *out);
 

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <netdb.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,8 @@
 #include "server/jwt.h"
 #include "server/log.h"
 #include "server/server.h"
+#include "server/subs.h"
+#include "webhook/webhook.h"
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
@@ -31,6 +34,59 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     evhtp_unbind_socket(s->htp);
     srv_commit_now(s);
     event_base_loopexit(s->base, &flush);
+}
+
+static store_batch_t *open_batch(void *ctx)
+{
+    srv_t *s = ctx;
+    srv_arm_commit(s);
+    return s->batch;
+}
+
+/* srv_log's signature with the level as an int, as webhook_opts_t wants it. */
+__attribute__((format(printf, 3, 4))) static void log_int(int level, const char *module,
+                                                          const char *fmt, ...)
+{
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    srv_log((srv_log_level_t)level, module, "%s", line);
+}
+
+static int start_delivery(srv_t *s, const srv_config_t *cfg)
+{
+    webhook_opts_t o;
+    char err[256];
+
+    memset(&o, 0, sizeof o);
+    o.allow_http = cfg->dev;
+    o.allow_private = cfg->dev;
+    o.ca_file = cfg->webhook_ca_file;
+    o.timeout_us = cfg->webhook_timeout_us;
+    o.retry_us = cfg->n_retry ? cfg->retry_us : NULL;
+    o.n_retry = cfg->n_retry;
+    o.validation_us = cfg->n_validation ? cfg->validation_us : NULL;
+    o.n_validation = cfg->n_validation;
+    o.user_agent = "hendelse/" HENDELSE_VERSION;
+    o.ctx = s;
+    o.open_batch = open_batch;
+    o.on_validated = srv_subs_on_validated;
+    o.log = log_int;
+    o.now_us = srv_now_us;
+    s->batch = store_batch_new();
+    if (!s->batch) return 1;
+    s->webhook = webhook_new(s->base, s->store, &o, err, sizeof err);
+    if (!s->webhook) {
+        fprintf(stderr, "hendelse serve: %s\n", err);
+        return 2;
+    }
+    if (srv_subs_open(s) != 0 || srv_deliver_start(s) != 0) {
+        fprintf(stderr, "hendelse serve: cannot start delivery (see the log above)\n");
+        return 1;
+    }
+    return 0;
 }
 
 static int bind_listen(srv_t *s, const srv_config_t *cfg, char *bound, size_t boundlen)
@@ -141,6 +197,9 @@ static int serve(int argc, char **argv)
         snprintf(s.base_url, sizeof s.base_url, "http://%s", bound);
     }
 
+    rc = start_delivery(&s, &cfg);
+    if (rc != 0) return rc;
+
     ev_term = evsignal_new(s.base, SIGTERM, on_signal, &s);
     ev_int = evsignal_new(s.base, SIGINT, on_signal, &s);
     if (!ev_term || !ev_int || evsignal_add(ev_term, NULL) != 0 ||
@@ -167,6 +226,10 @@ static int serve(int argc, char **argv)
     srv_log(SRV_LOG_INFO, "server", "stopped published=%llu duplicates=%llu batches=%llu",
             (unsigned long long)s.n_published, (unsigned long long)s.n_duplicates,
             (unsigned long long)s.n_batches);
+    srv_http_close_all(&s);
+    webhook_free(s.webhook);
+    srv_subs_close(&s);
+    store_batch_free(s.batch);
     event_free(ev_term);
     event_free(ev_int);
     event_free(s.commit_ev);

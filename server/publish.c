@@ -8,6 +8,8 @@
 
 #include "server/log.h"
 #include "server/server.h"
+#include "server/subs.h"
+#include "webhook/webhook.h"
 
 /* The media type of a Content-Type value without parameters, compared case-insensitively. */
 static int media_type_is(const char *ct, const char *want)
@@ -58,16 +60,57 @@ static void on_commit(evutil_socket_t fd, short what, void *arg)
     srv_commit_now(arg);
 }
 
+void srv_arm_commit(srv_t *s)
+{
+    /* activating an event that is already active only merges flags: safe to call often */
+    event_active(s->commit_ev, 0, 0);
+}
+
+srv_pending_t *srv_pending_add(srv_t *s, evhtp_request_t *req, srv_req_t *rctx)
+{
+    srv_pending_t *p;
+    if (s->n_pending == s->cap_pending && grow_pending(s) != 0) return NULL;
+    p = &s->pending[s->n_pending];
+    memset(p, 0, sizeof *p);
+    p->req = req;
+    p->rctx = rctx;
+    if (rctx) {
+        rctx->pending = (long)s->n_pending;
+        rctx->paused = 1;
+    }
+    s->n_pending++;
+    srv_arm_commit(s);
+    evhtp_request_pause(req);
+    return p;
+}
+
+/* Hands a stored event to delivery: the matching, validated subscriptions. */
+static void dispatch(srv_t *s, uint64_t seq, const char *resource, const char *subject,
+                     const char *type, const char *source, const char *json, size_t len)
+{
+    size_t n = srv_subs_match(s, resource, subject, type, source);
+    if (webhook_dispatch(s->webhook, seq, json, len, srv_subs_match_ids(s), n) != 0)
+        srv_log(SRV_LOG_ERROR, "deliver", "out of memory dispatching seq=%llu",
+                (unsigned long long)seq);
+}
+
 void srv_commit_now(srv_t *s)
 {
-    size_t n = s->n_pending;
+    size_t n = s->n_pending, n_ev = 0;
     int64_t now = srv_now_us();
-    int rc;
+    int rc = 0;
 
-    if (n == 0) return;
+    if (n == 0 && store_batch_empty(s->batch) && srv_subs_batch_empty(s)) return;
+
+    /* Subscription changes first, in a commit of their own (rare): their answers and their
+     * effect on matching must not depend on the events' commit. */
+    srv_subs_commit(s);
+
     for (size_t i = 0; i < n; i++) {
         const filter_event_t *ev = s->pending[i].ev;
-        store_event_in_t *in = &s->ins[i];
+        store_event_in_t *in;
+        if (s->pending[i].kind != SRV_PENDING_EVENT) continue;
+        in = &s->ins[n_ev++];
         in->id = ev->id;
         in->source = ev->source;
         in->type = ev->type;
@@ -78,25 +121,33 @@ void srv_commit_now(srv_t *s)
         in->json_len = ev->json_len;
         in->stored_us = now;
     }
-    rc = store_append_batch(s->store, s->ins, n, s->res);
-    s->n_batches++;
-    if (rc != 0 && rc != STORE_EMAPFULL)
-        srv_log(SRV_LOG_ERROR, "store", "commit failed events=%zu error=\"%s\" detail=\"%s\"", n,
-                store_strerror(rc), store_last_error(s->store));
-    else if (rc == STORE_EMAPFULL)
-        srv_log(SRV_LOG_WARN, "store", "store is full: publishes refused until space is freed");
+    if (n_ev || !store_batch_empty(s->batch)) {
+        rc = store_commit(s->store, s->batch, s->ins, n_ev, s->res);
+        s->n_batches++;
+        if (rc != 0 && rc != STORE_EMAPFULL)
+            srv_log(SRV_LOG_ERROR, "store", "commit failed events=%zu error=\"%s\" detail=\"%s\"",
+                    n_ev, store_strerror(rc), store_last_error(s->store));
+        else if (rc == STORE_EMAPFULL)
+            srv_log(SRV_LOG_WARN, "store", "store is full: publishes refused until space is freed");
+    }
 
     /* Detach the batch before answering: a reply may free a connection, whose fini hook then
      * looks for its pending slot. */
     s->n_pending = 0;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0, k = 0; i < n; i++) {
         srv_pending_t *p = &s->pending[i];
-        if (s->res[i].res == STORE_RES_STORED) s->n_published++;
-        if (s->res[i].res == STORE_RES_DUP) s->n_duplicates++;
         if (p->rctx) p->rctx->pending = -1;
+        if (p->kind != SRV_PENDING_EVENT) continue;
+        const store_result_t *r = &s->res[k++];
+        if (r->res == STORE_RES_STORED) {
+            s->n_published++;
+            dispatch(s, r->seq, p->ev->resource, p->ev->subject, p->ev->type, p->ev->source,
+                     p->ev->json, p->ev->json_len);
+        }
+        if (r->res == STORE_RES_DUP) s->n_duplicates++;
         if (p->req) {
             evhtp_request_t *req = p->req;
-            switch (s->res[i].res) {
+            switch (r->res) {
             case STORE_RES_STORED:
             case STORE_RES_DUP:
                 srv_reply_empty(req, 200);
@@ -115,6 +166,35 @@ void srv_commit_now(srv_t *s)
     }
 }
 
+static int redispatch_one(void *ctx, const store_event_t *ev)
+{
+    dispatch(ctx, ev->seq, ev->resource, ev->subject, ev->type, ev->source, ev->json, ev->json_len);
+    return STORE_SCAN_CONTINUE;
+}
+
+int srv_deliver_start(srv_t *s)
+{
+    uint64_t cursor = 0;
+    int rc = webhook_start(s->webhook, &cursor);
+    if (rc != 0) {
+        srv_log(SRV_LOG_ERROR, "deliver", "cannot load delivery state error=\"%s\"",
+                webhook_strerror(rc));
+        return -1;
+    }
+    /* Every event after the durable cursor may have deliveries that were neither done nor
+     * recorded when the process last stopped: deliver them again (duplicates, never losses). */
+    rc = store_scan_all(s->store, cursor, 0, redispatch_one, s, NULL);
+    if (rc != 0) {
+        srv_log(SRV_LOG_ERROR, "deliver", "cannot re-dispatch events error=\"%s\"",
+                store_strerror(rc));
+        return -1;
+    }
+    if (store_last_seq(s->store) > cursor)
+        srv_log(SRV_LOG_INFO, "deliver", "re-dispatched events after cursor=%llu last=%llu",
+                (unsigned long long)cursor, (unsigned long long)store_last_seq(s->store));
+    return 0;
+}
+
 void srv_handle_publish(srv_t *s, evhtp_request_t *req, srv_req_t *rctx)
 {
     srv_identity_t id;
@@ -125,6 +205,7 @@ void srv_handle_publish(srv_t *s, evhtp_request_t *req, srv_req_t *rctx)
     size_t len;
     int rc, admin;
     char *body;
+    srv_pending_t *p;
 
     if (srv_authenticate(s, req, &id) != 0) {
         evhtp_headers_add_header(req->headers_out,
@@ -188,18 +269,14 @@ void srv_handle_publish(srv_t *s, evhtp_request_t *req, srv_req_t *rctx)
         srv_reply_problem(req, 503, "Service Unavailable", "The server is shutting down.");
         return;
     }
-    if (s->n_pending == s->cap_pending && grow_pending(s) != 0) {
+    p = srv_pending_add(s, req, rctx);
+    if (!p) {
         filter_event_free(ev);
         srv_reply_empty(req, 500);
         return;
     }
-    s->pending[s->n_pending].req = req;
-    s->pending[s->n_pending].rctx = rctx;
-    s->pending[s->n_pending].ev = ev;
-    rctx->pending = (long)s->n_pending;
-    if (s->n_pending++ == 0) event_active(s->commit_ev, 0, 0);
-    rctx->paused = 1;
-    evhtp_request_pause(req);
+    p->kind = SRV_PENDING_EVENT;
+    p->ev = ev;
 }
 
 int srv_publish_init(srv_t *s)

@@ -15,11 +15,25 @@
 #include "server/jwt.h"
 #include "store/store.h"
 
-/* One publish waiting in the open write batch for the commit that answers it. */
+struct srv_sub;
+struct srv_subs;
+struct webhook;
+
+/* What a request waiting for the next commit waits for. */
+enum {
+    SRV_PENDING_EVENT = 0,  /* a publish: ev is appended by the commit */
+    SRV_PENDING_SUB_CREATE, /* a new subscription (or a dedupe hit on one not yet committed) */
+    SRV_PENDING_SUB_DELETE,
+    SRV_PENDING_DONE, /* handled already in this commit */
+};
+
+/* One request waiting in the open batch for the commit that answers it. */
 typedef struct {
+    int kind;
     evhtp_request_t *req; /* NULL once the client has gone away (see on_request_fini) */
     struct srv_req *rctx;
-    filter_event_t *ev;
+    filter_event_t *ev;  /* SRV_PENDING_EVENT */
+    struct srv_sub *sub; /* SRV_PENDING_SUB_* */
 } srv_pending_t;
 
 typedef struct srv {
@@ -36,11 +50,18 @@ typedef struct srv {
     size_t n_pending, cap_pending;
     store_event_in_t *ins; /* scratch, cap_pending long */
     store_result_t *res;   /* scratch, cap_pending long */
+    store_batch_t *batch;  /* delivery state written by the webhook engine, with the events */
+
+    struct srv_subs *subs;
+    struct webhook *webhook;
 
     /* replies recorded while a handler ran, sent by flush_ev (see http.c, finish()) */
     struct event *flush_ev;
     struct srv_req **ready;
     size_t n_ready, cap_ready;
+
+    struct srv_conn *conns; /* open connections (http.c) */
+    size_t n_conns;
 
     int stopping;
     uint64_t n_published, n_duplicates, n_batches;
@@ -91,6 +112,12 @@ void srv_handle_publish(srv_t *s, evhtp_request_t *req, srv_req_t *rctx);
 void srv_handle_query(srv_t *s, evhtp_request_t *req);
 /* Creates the commit event on s->base. 0 or -1. */
 int srv_publish_init(srv_t *s);
+/* Loads the delivery state and re-dispatches the events after the durable cursor. 0 or -1. */
+int srv_deliver_start(srv_t *s);
+/* Makes sure the group commit runs at the end of this loop pass. */
+void srv_arm_commit(srv_t *s);
+/* Adds a request to the open batch and pauses it: the commit answers it. NULL on failure. */
+srv_pending_t *srv_pending_add(srv_t *s, evhtp_request_t *req, struct srv_req *rctx);
 /* Commits the open batch now, answering every waiting publish (also used at shutdown). */
 void srv_commit_now(srv_t *s);
 /* The request went away: forget it in the open batch. */

@@ -141,6 +141,22 @@ static int addr_refused(const struct sockaddr *sa)
     return 1;
 }
 
+int webhook_literal_host_refused(const char *host)
+{
+    struct in_addr a4;
+    struct in6_addr a6;
+    char buf[64];
+    size_t n = strlen(host);
+    if (n >= 2 && host[0] == '[' && host[n - 1] == ']' && n - 2 < sizeof buf) {
+        memcpy(buf, host + 1, n - 2);
+        buf[n - 2] = '\0';
+        host = buf;
+    }
+    if (inet_pton(AF_INET, host, &a4) == 1) return v4_refused(ntohl(a4.s_addr));
+    if (inet_pton(AF_INET6, host, &a6) == 1) return v6_refused(a6.s6_addr);
+    return 0;
+}
+
 /* ---- queue ---- */
 
 static void schedule_pump(dest_t *d)

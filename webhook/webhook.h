@@ -118,4 +118,9 @@ void webhook_get_stats(const webhook_t *wh, webhook_stats_t *out);
 
 const char *webhook_strerror(int code);
 
+/* 1 if host (as written in a URL: a name, an IPv4 literal or a bracketed IPv6 literal) is an IP
+ * literal that the production profile refuses as a target (loopback, private, link-local, metadata,
+ * ...), else 0. Names are judged when they are resolved, at connect time. */
+int webhook_literal_host_refused(const char *host);
+
 #endif

@@ -1,0 +1,1007 @@
+/* server/subs: the subscriptions API (api.md §4) and the registry behind it.
+ *
+ * A create or delete is checked at once, recorded in the subscription batch and answered after the
+ * group commit that makes it durable (srv_subs_commit); only then does it enter, or leave, the
+ * match index and the delivery engine, in that same loop pass. */
+#include "server/subs.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <openssl/rand.h>
+
+#include "filter/json.h"
+#include "filter/subindex.h"
+#include "filter/text.h"
+#include "filter/util.h"
+#include "server/log.h"
+#include "server/server.h"
+#include "webhook/webhook.h"
+
+#define APPS_DOMAIN "apps.altinn.no"
+#define APP_RESOURCE_PREFIX "urn:altinn:resource:app_"
+
+struct srv_subs {
+    srv_sub_t **all; /* by id, ascending (ids only grow) */
+    size_t n, cap;
+    srv_sub_t **dedupe; /* buckets of chains through dedupe_next; dcap is a power of two */
+    size_t dcap;
+    filter_subindex_t *index;
+    store_batch_t *batch; /* subscription writes for the next commit */
+    uint64_t *match_ids;
+    size_t match_cap, n_match;
+};
+
+/* ---- the record ---- */
+
+static size_t slen(const char *s)
+{
+    return s ? strlen(s) + 1 : 0;
+}
+
+/* Builds a subscription whose strings live in the same allocation as the struct, so 100,000 of them
+ * cost one malloc each. */
+static srv_sub_t *sub_new(uint64_t id, const char *endpoint, const char *resource,
+                          const char *subject, const char *type, const char *source,
+                          const char *altsubject, const char *consumer, const char *created_by,
+                          const char *created)
+{
+    const char *src[] = {endpoint,   resource, subject,    type,   source,
+                         altsubject, consumer, created_by, created};
+    size_t total = sizeof(srv_sub_t);
+    srv_sub_t *sub;
+    char *p, **dst[9];
+
+    for (size_t i = 0; i < 9; i++)
+        total += slen(src[i]);
+    sub = calloc(1, total);
+    if (!sub) return NULL;
+    dst[0] = &sub->endpoint;
+    dst[1] = &sub->resource;
+    dst[2] = &sub->subject;
+    dst[3] = &sub->type;
+    dst[4] = &sub->source;
+    dst[5] = &sub->altsubject;
+    dst[6] = &sub->consumer;
+    dst[7] = &sub->created_by;
+    dst[8] = &sub->created;
+    p = (char *)(sub + 1);
+    for (size_t i = 0; i < 9; i++) {
+        if (!src[i]) continue;
+        size_t l = strlen(src[i]) + 1;
+        memcpy(p, src[i], l);
+        *dst[i] = p;
+        p += l;
+    }
+    sub->id = id;
+    return sub;
+}
+
+static void put_str(filter_buf_t *b, const char *key, const char *v)
+{
+    if (!v) return;
+    filter_buf_printf(b, ",\"%s\":", key);
+    if (filter_buf_json_string(b, v, strlen(v)) != 0) filter_buf_puts(b, "\"\"");
+}
+
+/* The JSON of a subscription: what GET answers, and what the store keeps. */
+static void sub_json(filter_buf_t *b, const srv_sub_t *sub)
+{
+    filter_buf_printf(b, "{\"id\":%llu", (unsigned long long)sub->id);
+    put_str(b, "endPoint", sub->endpoint);
+    put_str(b, "resourceFilter", sub->resource);
+    put_str(b, "subjectFilter", sub->subject);
+    put_str(b, "typeFilter", sub->type);
+    put_str(b, "sourceFilter", sub->source);
+    put_str(b, "alternativeSubjectFilter", sub->altsubject);
+    put_str(b, "consumer", sub->consumer);
+    put_str(b, "createdBy", sub->created_by);
+    put_str(b, "created", sub->created);
+    filter_buf_printf(b, ",\"validated\":%s,\"includeSubunits\":%s}",
+                      sub->validated ? "true" : "false", sub->include_subunits ? "true" : "false");
+}
+
+static const char *jstr(const filter_json_t *obj, const char *name)
+{
+    const filter_json_t *v = filter_json_get(obj, name);
+    return v && v->type == FILTER_JSON_STRING ? v->str : NULL;
+}
+
+static int jtrue(const filter_json_t *obj, const char *name)
+{
+    const filter_json_t *v = filter_json_get(obj, name);
+    return v && v->type == FILTER_JSON_TRUE;
+}
+
+static srv_sub_t *sub_from_record(uint64_t id, const void *rec, size_t len)
+{
+    filter_json_doc_t *doc;
+    const filter_json_t *o;
+    srv_sub_t *sub = NULL;
+    if (filter_json_parse(rec, len, NULL, &doc, NULL, 0) != 0) return NULL;
+    o = filter_json_root(doc);
+    if (o->type == FILTER_JSON_OBJECT && jstr(o, "endPoint") && jstr(o, "resourceFilter")) {
+        sub = sub_new(id, jstr(o, "endPoint"), jstr(o, "resourceFilter"), jstr(o, "subjectFilter"),
+                      jstr(o, "typeFilter"), jstr(o, "sourceFilter"),
+                      jstr(o, "alternativeSubjectFilter"), jstr(o, "consumer"),
+                      jstr(o, "createdBy"), jstr(o, "created"));
+        if (sub) {
+            sub->validated = jtrue(o, "validated");
+            sub->include_subunits = jtrue(o, "includeSubunits");
+        }
+    }
+    filter_json_doc_free(doc);
+    return sub;
+}
+
+/* ---- the registry ---- */
+
+static int str_eq(const char *a, const char *b)
+{
+    return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+static uint64_t mix(uint64_t h, const char *s)
+{
+    /* FNV-1a over the string and a separator, so ("a","bc") and ("ab","c") differ */
+    if (s)
+        for (; *s; s++)
+            h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return (h ^ 0xff) * 1099511628211ULL;
+}
+
+/* The identity of a subscription for dedupe (api.md §4 step 10). */
+static uint64_t dedupe_hash(const srv_sub_t *s)
+{
+    uint64_t h = 14695981039346656037ULL;
+    h = mix(h, s->resource);
+    h = mix(h, s->source);
+    h = mix(h, s->subject);
+    h = mix(h, s->type);
+    h = mix(h, s->consumer);
+    h = mix(h, s->endpoint);
+    return h ^ (uint64_t)s->include_subunits;
+}
+
+static int same_sub(const srv_sub_t *a, const srv_sub_t *b)
+{
+    return str_eq(a->resource, b->resource) && str_eq(a->source, b->source) &&
+           str_eq(a->subject, b->subject) && str_eq(a->type, b->type) &&
+           str_eq(a->consumer, b->consumer) && str_eq(a->endpoint, b->endpoint) &&
+           a->include_subunits == b->include_subunits;
+}
+
+static int dedupe_grow(srv_subs_t *r)
+{
+    size_t ncap = r->dcap ? r->dcap * 2 : 1024;
+    srv_sub_t **nb = calloc(ncap, sizeof *nb);
+    if (!nb) return -1;
+    for (size_t i = 0; i < r->dcap; i++) {
+        srv_sub_t *s = r->dedupe[i], *next;
+        for (; s; s = next) {
+            size_t k = dedupe_hash(s) & (ncap - 1);
+            next = s->dedupe_next;
+            s->dedupe_next = nb[k];
+            nb[k] = s;
+        }
+    }
+    free(r->dedupe);
+    r->dedupe = nb;
+    r->dcap = ncap;
+    return 0;
+}
+
+static srv_sub_t *dedupe_find(const srv_subs_t *r, const srv_sub_t *like)
+{
+    if (!r->dcap) return NULL;
+    for (srv_sub_t *s = r->dedupe[dedupe_hash(like) & (r->dcap - 1)]; s; s = s->dedupe_next)
+        if (!s->deleting && same_sub(s, like)) return s;
+    return NULL;
+}
+
+static long find_pos(const srv_subs_t *r, uint64_t id)
+{
+    size_t lo = 0, hi = r->n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (r->all[mid]->id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < r->n && r->all[lo]->id == id ? (long)lo : -1;
+}
+
+static srv_sub_t *reg_get(const srv_subs_t *r, uint64_t id)
+{
+    long pos = find_pos(r, id);
+    return pos < 0 ? NULL : r->all[pos];
+}
+
+/* Adds sub (its id above every other id) to the list and the dedupe table. */
+static int reg_add(srv_subs_t *r, srv_sub_t *sub)
+{
+    size_t k;
+    if (r->n == r->cap) {
+        size_t cap = r->cap ? r->cap * 2 : 64;
+        srv_sub_t **a = realloc(r->all, cap * sizeof *a);
+        if (!a) return -1;
+        r->all = a;
+        r->cap = cap;
+    }
+    if ((r->n + 1) * 2 > r->dcap && dedupe_grow(r) != 0) return -1;
+    HND_CHECK(r->n == 0 || r->all[r->n - 1]->id < sub->id);
+    r->all[r->n++] = sub;
+    k = dedupe_hash(sub) & (r->dcap - 1);
+    sub->dedupe_next = r->dedupe[k];
+    r->dedupe[k] = sub;
+    return 0;
+}
+
+static void reg_remove(srv_subs_t *r, srv_sub_t *sub)
+{
+    long pos = find_pos(r, sub->id);
+    srv_sub_t **pp;
+    if (pos >= 0) {
+        memmove(&r->all[pos], &r->all[pos + 1], (r->n - (size_t)pos - 1) * sizeof *r->all);
+        r->n--;
+    }
+    for (pp = &r->dedupe[dedupe_hash(sub) & (r->dcap - 1)]; *pp; pp = &(*pp)->dedupe_next)
+        if (*pp == sub) {
+            *pp = sub->dedupe_next;
+            break;
+        }
+}
+
+/* Makes a stored subscription live: match index and delivery engine. */
+static int activate(srv_t *s, srv_sub_t *sub)
+{
+    filter_sub_spec_t spec = {sub->id, sub->resource, sub->subject, sub->type, sub->source};
+    if (filter_subindex_add(s->subs->index, &spec, sub) != 0) return -1;
+    if (webhook_sub_set(s->webhook, sub->id, sub->endpoint, NULL, 0) != 0) {
+        filter_subindex_remove(s->subs->index, sub->id);
+        return -1;
+    }
+    sub->committed = 1;
+    return 0;
+}
+
+static void handshake(srv_t *s, srv_sub_t *sub)
+{
+    filter_buf_t b = {0};
+    unsigned char u[16];
+    char uuid[37];
+
+    if (RAND_bytes(u, sizeof u) != 1) return;
+    u[6] = (unsigned char)((u[6] & 0x0f) | 0x40); /* version 4 */
+    u[8] = (unsigned char)((u[8] & 0x3f) | 0x80); /* RFC 4122 variant */
+    snprintf(uuid, sizeof uuid,
+             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", u[0], u[1],
+             u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14],
+             u[15]);
+    filter_buf_printf(&b, "{\"specversion\":\"1.0\",\"id\":\"%s\",\"source\":", uuid);
+    {
+        char src[600];
+        snprintf(src, sizeof src, "%s/events/api/v1/subscriptions/%llu", s->base_url,
+                 (unsigned long long)sub->id);
+        filter_buf_json_string(&b, src, strlen(src));
+    }
+    filter_buf_puts(&b, ",\"type\":\"platform.events.validatesubscription\"}");
+    if (!filter_buf_failed(&b)) webhook_handshake(s->webhook, sub->id, b.data, b.len);
+    filter_buf_fini(&b);
+}
+
+static int load_one(void *ctx, uint64_t id, const void *rec, size_t len)
+{
+    srv_t *s = ctx;
+    srv_sub_t *sub = sub_from_record(id, rec, len);
+    if (!sub) {
+        srv_log(SRV_LOG_ERROR, "subs", "stored subscription does not decode id=%llu",
+                (unsigned long long)id);
+        return STORE_SCAN_CONTINUE;
+    }
+    if (reg_add(s->subs, sub) != 0 || activate(s, sub) != 0) {
+        srv_log(SRV_LOG_ERROR, "subs", "out of memory loading subscriptions");
+        free(sub);
+        return STORE_SCAN_STOP;
+    }
+    return STORE_SCAN_CONTINUE;
+}
+
+int srv_subs_open(srv_t *s)
+{
+    srv_subs_t *r = calloc(1, sizeof *r);
+    int rc;
+    if (!r) return -1;
+    s->subs = r;
+    r->index = filter_subindex_new();
+    r->batch = store_batch_new();
+    if (!r->index || !r->batch) return -1;
+    rc = store_scan_subs(s->store, load_one, s);
+    if (rc != 0) {
+        srv_log(SRV_LOG_ERROR, "subs", "cannot read subscriptions error=\"%s\"",
+                store_strerror(rc));
+        return -1;
+    }
+    /* Handshakes are not persisted: one that had not succeeded starts over. */
+    for (size_t i = 0; i < r->n; i++)
+        if (!r->all[i]->validated) handshake(s, r->all[i]);
+    srv_log(SRV_LOG_INFO, "subs", "loaded subscriptions=%zu", r->n);
+    return 0;
+}
+
+void srv_subs_close(srv_t *s)
+{
+    srv_subs_t *r = s->subs;
+    if (!r) return;
+    for (size_t i = 0; i < r->n; i++)
+        free(r->all[i]);
+    free(r->all);
+    free(r->dedupe);
+    free(r->match_ids);
+    filter_subindex_free(r->index);
+    store_batch_free(r->batch);
+    free(r);
+    s->subs = NULL;
+}
+
+/* ---- matching ---- */
+
+static void on_match(void *ctx, uint64_t id, void *user)
+{
+    srv_subs_t *r = ctx;
+    srv_sub_t *sub = user;
+    (void)id;
+    if (!sub->validated || !sub->committed || sub->deleting) return;
+    if (r->n_match == r->match_cap) {
+        size_t cap = r->match_cap ? r->match_cap * 2 : 64;
+        uint64_t *m = realloc(r->match_ids, cap * sizeof *m);
+        if (!m) return; /* logged by the caller as a short match */
+        r->match_ids = m;
+        r->match_cap = cap;
+    }
+    r->match_ids[r->n_match++] = sub->id;
+}
+
+size_t srv_subs_match(srv_t *s, const char *resource, const char *subject, const char *type,
+                      const char *source)
+{
+    filter_match_event_t ev = {resource, subject, type, source};
+    s->subs->n_match = 0;
+    /* Subscribe authorization per push (api.md §6) is allow-all in this build. */
+    filter_subindex_match(s->subs->index, &ev, on_match, s->subs);
+    return s->subs->n_match;
+}
+
+int srv_subs_batch_empty(srv_t *s)
+{
+    return store_batch_empty(s->subs->batch);
+}
+
+const uint64_t *srv_subs_match_ids(srv_t *s)
+{
+    return s->subs->match_ids;
+}
+
+/* ---- the validated flag ---- */
+
+static int put_record(srv_t *s, const srv_sub_t *sub)
+{
+    filter_buf_t b = {0};
+    int rc;
+    sub_json(&b, sub);
+    rc = filter_buf_failed(&b) ? -1 : store_batch_put_sub(s->subs->batch, sub->id, b.data, b.len);
+    filter_buf_fini(&b);
+    if (rc == 0) srv_arm_commit(s);
+    return rc;
+}
+
+void srv_subs_on_validated(void *ctx, uint64_t sub_id)
+{
+    srv_t *s = ctx;
+    srv_sub_t *sub = reg_get(s->subs, sub_id);
+    if (!sub || sub->deleting || sub->validated) return;
+    sub->validated = 1;
+    srv_log(SRV_LOG_INFO, "subs", "subscription validated id=%llu", (unsigned long long)sub_id);
+    if (put_record(s, sub) != 0)
+        srv_log(SRV_LOG_ERROR, "subs", "cannot record validation id=%llu",
+                (unsigned long long)sub_id);
+}
+
+/* ---- replies ---- */
+
+static void reply_json_string(evhtp_request_t *req, int status, const char *msg)
+{
+    filter_buf_t b = {0};
+    filter_buf_json_string(&b, msg, strlen(msg));
+    if (filter_buf_failed(&b)) {
+        srv_reply_empty(req, 500);
+    } else {
+        srv_reply_text(req, status, "application/json; charset=utf-8", b.data, b.len);
+    }
+    filter_buf_fini(&b);
+}
+
+static void reply_sub(srv_t *s, evhtp_request_t *req, int status, const srv_sub_t *sub)
+{
+    filter_buf_t b = {0};
+    char loc[64];
+    if (status == 201) {
+        snprintf(loc, sizeof loc, "/events/api/v1/subscriptions/%llu", (unsigned long long)sub->id);
+        evhtp_headers_add_header(req->headers_out, evhtp_header_new("Location", loc, 0, 1));
+    }
+    sub_json(&b, sub);
+    if (filter_buf_failed(&b))
+        srv_reply_empty(req, 500);
+    else
+        srv_reply_text(req, status, "application/json; charset=utf-8", b.data, b.len);
+    filter_buf_fini(&b);
+    (void)s;
+}
+
+/* ---- the commit ---- */
+
+void srv_subs_commit(srv_t *s)
+{
+    srv_subs_t *r = s->subs;
+    int rc = 0;
+
+    if (!store_batch_empty(r->batch)) {
+        rc = store_commit(s->store, r->batch, NULL, 0, NULL);
+        if (rc != 0) {
+            srv_log(SRV_LOG_ERROR, "subs", "subscription commit failed error=\"%s\" detail=\"%s\"",
+                    store_strerror(rc), store_last_error(s->store));
+            /* The waiting requests are answered with an error below; nothing of the batch
+             * stays in memory, so drop it rather than write it later behind their backs. */
+            store_batch_clear(r->batch);
+        }
+    }
+    for (size_t i = 0; i < s->n_pending; i++) {
+        srv_pending_t *p = &s->pending[i];
+        srv_sub_t *sub = p->sub;
+        if (p->kind == SRV_PENDING_SUB_CREATE) {
+            p->kind = SRV_PENDING_DONE;
+            if (rc == 0 && !sub->committed && activate(s, sub) != 0) rc = STORE_ENOMEM;
+            if (rc != 0 && !sub->committed) {
+                reg_remove(r, sub);
+                if (p->req)
+                    srv_reply_problem(p->req, rc == STORE_EMAPFULL ? 507 : 500,
+                                      rc == STORE_EMAPFULL ? "Insufficient Storage"
+                                                           : "Internal Server Error",
+                                      "The subscription could not be stored.");
+                free(sub);
+                continue;
+            }
+            if (rc != 0) { /* a dedupe hit on a subscription committed earlier */
+                if (p->req) srv_reply_empty(p->req, 500);
+                continue;
+            }
+            if (p->req) reply_sub(s, p->req, 201, sub);
+            handshake(s, sub);
+        } else if (p->kind == SRV_PENDING_SUB_DELETE) {
+            p->kind = SRV_PENDING_DONE;
+            if (rc != 0) {
+                sub->deleting = 0;
+                if (p->req) srv_reply_empty(p->req, rc == STORE_EMAPFULL ? 507 : 500);
+                continue;
+            }
+            filter_subindex_remove(r->index, sub->id);
+            webhook_sub_remove(s->webhook, sub->id);
+            reg_remove(r, sub);
+            free(sub);
+            if (p->req) srv_reply_empty(p->req, 200);
+        }
+    }
+}
+
+/* ---- handlers ---- */
+
+/* The consumer of a request (api.md §4 step 6), written into out; 0, or -1 if there is none. */
+static int consumer_of(const srv_identity_t *id, char *out, size_t outlen)
+{
+    const srv_claims_t *c = &id->claims;
+    if (c->org && *c->org)
+        snprintf(out, outlen, "/org/%s", c->org);
+    else if (c->userid && *c->userid)
+        snprintf(out, outlen, "/user/%s", c->userid);
+    else if (c->systemuser && *c->systemuser)
+        snprintf(out, outlen, "/systemuser/%s", c->systemuser);
+    else if (c->orgno && *c->orgno)
+        snprintf(out, outlen, "/organisation/%s", c->orgno);
+    else
+        return -1;
+    return 0;
+}
+
+typedef struct {
+    const char *scheme; /* "http" or "https" */
+    const char *host;   /* start of the host in the URL */
+    size_t host_len;
+    const char *path; /* from the first '/' after the authority, or "" */
+} url_t;
+
+/* Splits an absolute http(s) URL; 0, or -1 if it is not one (or has userinfo, spaces, no host). */
+static int parse_url(const char *u, url_t *out)
+{
+    const char *p, *auth_end;
+    if (strncasecmp(u, "https://", 8) == 0) {
+        out->scheme = "https";
+        p = u + 8;
+    } else if (strncasecmp(u, "http://", 7) == 0) {
+        out->scheme = "http";
+        p = u + 7;
+    } else {
+        return -1;
+    }
+    for (const char *q = u; *q; q++)
+        if ((unsigned char)*q <= 0x20 || *q == 0x7f) return -1;
+    auth_end = p + strcspn(p, "/?#");
+    if (auth_end == p || memchr(p, '@', (size_t)(auth_end - p))) return -1;
+    out->host = p;
+    if (*p == '[') {
+        const char *rb = memchr(p, ']', (size_t)(auth_end - p));
+        if (!rb) return -1;
+        out->host_len = (size_t)(rb + 1 - p);
+    } else {
+        const char *colon = memchr(p, ':', (size_t)(auth_end - p));
+        out->host_len = (size_t)((colon ? colon : auth_end) - p);
+    }
+    if (out->host_len == 0) return -1;
+    if (!filter_uri_absolute_valid(u, strlen(u))) return -1;
+    out->path = *auth_end == '/' ? auth_end : "";
+    return 0;
+}
+
+/* The production profile refuses endpoints that name a local or private target outright; names
+ * that resolve to one are refused by the delivery engine when it connects. */
+static int host_is_local(const url_t *u)
+{
+    char host[256];
+    if (u->host_len >= sizeof host) return 0;
+    memcpy(host, u->host, u->host_len);
+    host[u->host_len] = '\0';
+    if (strcasecmp(host, "localhost") == 0 ||
+        (strlen(host) > 10 && strcasecmp(host + strlen(host) - 10, ".localhost") == 0))
+        return 1;
+    return webhook_literal_host_refused(host);
+}
+
+static int endpoint_ok(srv_t *s, const char *ep)
+{
+    url_t u;
+    if (!ep || parse_url(ep, &u) != 0) return 0;
+    if (strcmp(u.scheme, "https") != 0 && !s->cfg->dev) return 0;
+    if (!s->cfg->dev && host_is_local(&u)) return 0;
+    return 1;
+}
+
+static int ends_with_ci(const char *s, size_t n, const char *suffix)
+{
+    size_t l = strlen(suffix);
+    return n >= l && strncasecmp(s + n - l, suffix, l) == 0;
+}
+
+/* The request body's fields, matched case-insensitively. */
+typedef struct {
+    const char *endpoint, *resource, *subject, *type, *source, *altsubject;
+    int include_subunits;
+} sub_req_t;
+
+static const char *bad_field_type(const filter_json_t *root, sub_req_t *q)
+{
+    static const char *const names[] = {"endpoint",   "resourcefilter", "subjectfilter",
+                                        "typefilter", "sourcefilter",   "alternativesubjectfilter"};
+    const char **slots[] = {&q->endpoint, &q->resource, &q->subject,
+                            &q->type,     &q->source,   &q->altsubject};
+    memset(q, 0, sizeof *q);
+    for (size_t i = 0; i < root->count; i++) {
+        const char *k = root->keys[i];
+        const filter_json_t *v = root->items[i];
+        size_t j;
+        for (j = 0; j < 6; j++) {
+            if (strcasecmp(k, names[j]) != 0) continue;
+            if (v->type == FILTER_JSON_NULL) break;
+            if (v->type != FILTER_JSON_STRING || memchr(v->str, '\0', v->len)) return k;
+            *slots[j] = v->str;
+            break;
+        }
+        if (j < 6) continue;
+        if (strcasecmp(k, "includesubunits") == 0) {
+            if (v->type == FILTER_JSON_TRUE)
+                q->include_subunits = 1;
+            else if (v->type != FILTER_JSON_FALSE && v->type != FILTER_JSON_NULL)
+                return k;
+        }
+        /* server-set fields (id, consumer, createdBy, created, validated) and unknown ones are
+         * ignored, as Altinn does */
+    }
+    /* an empty string is no filter, as in Altinn's string.IsNullOrEmpty checks */
+    if (q->resource && !*q->resource) q->resource = NULL;
+    if (q->subject && !*q->subject) q->subject = NULL;
+    if (q->type && !*q->type) q->type = NULL;
+    if (q->altsubject && !*q->altsubject) q->altsubject = NULL;
+    return NULL;
+}
+
+static int add_pending(srv_t *s, evhtp_request_t *req, srv_req_t *rctx, int kind, srv_sub_t *sub)
+{
+    srv_pending_t *p = srv_pending_add(s, req, rctx);
+    if (!p) return -1;
+    p->kind = kind;
+    p->sub = sub;
+    return 0;
+}
+
+static void handle_create(srv_t *s, evhtp_request_t *req, srv_req_t *rctx, const srv_identity_t *id)
+{
+    const char *ct = evhtp_header_find(req->headers_in, "Content-Type");
+    filter_json_doc_t *doc = NULL;
+    filter_json_limits_t lim = {65536, 32, 4096};
+    const filter_json_t *root;
+    sub_req_t q;
+    char consumer[300], err[160], app_resource[600], created[40];
+    const char *bad, *resource;
+    int is_app = 0;
+    url_t src;
+    size_t len;
+    srv_sub_t *sub, *dup;
+
+    if (!ct || !(strncasecmp(ct, "application/json", 16) == 0 &&
+                 (ct[16] == '\0' || ct[16] == ';' || ct[16] == ' '))) {
+        srv_reply_problem(req, 415, "Unsupported Media Type",
+                          "Content-Type must be application/json.");
+        return;
+    }
+    if (rctx && rctx->too_big) {
+        srv_reply_problem(req, 413, "Content Too Large", "The request body is too large.");
+        return;
+    }
+    len = evbuffer_get_length(req->buffer_in);
+    if (filter_json_parse((const char *)evbuffer_pullup(req->buffer_in, (ev_ssize_t)len), len, &lim,
+                          &doc, err, sizeof err) != 0) {
+        const char *k = "$", *m = err;
+        srv_reply_validation(req, &k, &m, 1);
+        return;
+    }
+    root = filter_json_root(doc);
+    if (root->type != FILTER_JSON_OBJECT) {
+        const char *k = "$", *m = "The request body must be a JSON object.";
+        srv_reply_validation(req, &k, &m, 1);
+        goto out;
+    }
+    if ((bad = bad_field_type(root, &q)) != NULL) {
+        const char *k = bad, *m = "The value has the wrong JSON type.";
+        srv_reply_validation(req, &k, &m, 1);
+        goto out;
+    }
+
+    /* api.md §4, checks in order */
+    if (!endpoint_ok(s, q.endpoint)) {
+        reply_json_string(req, 400, "Missing or invalid endpoint to push events towards");
+        goto out;
+    }
+    if (q.source && (parse_url(q.source, &src) != 0 || strcmp(src.scheme, "https") != 0)) {
+        reply_json_string(req, 400, "SourceFilter must be an absolute URL with the https scheme.");
+        goto out;
+    }
+    if (q.resource &&
+        strncasecmp(q.resource, APP_RESOURCE_PREFIX, strlen(APP_RESOURCE_PREFIX)) == 0)
+        is_app = 1;
+    else if (q.source && ends_with_ci(src.host, src.host_len, APPS_DOMAIN))
+        is_app = 1;
+    if (!is_app && !srv_identity_has_scope(id, "altinn:events.subscribe")) {
+        srv_reply_empty(req, 403);
+        goto out;
+    }
+    if (q.resource && !filter_urn_valid(q.resource, strlen(q.resource))) {
+        reply_json_string(req, 400, "Resource filter must be a valid urn");
+        goto out;
+    }
+    if (consumer_of(id, consumer, sizeof consumer) != 0) {
+        reply_json_string(req, 400, "Missing event consumer");
+        goto out;
+    }
+    resource = q.resource;
+    if (is_app) {
+        if (!q.subject && !(id->claims.org && *id->claims.org)) {
+            reply_json_string(req, 400,
+                              "A valid subject to the authenticated identity is required");
+            goto out;
+        }
+        /* alternativeSubjectFilter needs the register table to become a /party/{id} subject;
+         * without a subject to resolve it to, it is refused as Altinn does. */
+        if (q.altsubject && !q.subject) {
+            reply_json_string(req, 400,
+                              "A valid subject to the authenticated identity is required");
+            goto out;
+        }
+        if (q.include_subunits && !q.subject) {
+            reply_json_string(req, 400, "IncludeSubunits requires a subject filter.");
+            goto out;
+        }
+        if (q.source) {
+            /* the path must be exactly /{org}/{app} */
+            const char *p = src.path, *q1, *q2;
+            size_t plen = strcspn(p, "?#");
+            q1 = plen > 1 ? memchr(p + 1, '/', plen - 1) : NULL;
+            q2 = q1 ? memchr(q1 + 1, '/', plen - (size_t)(q1 + 1 - p)) : NULL;
+            if (plen < 4 || p[0] != '/' || !q1 || q1 == p + 1 || q2 || q1 + 1 == p + plen) {
+                reply_json_string(
+                    req, 400,
+                    "A valid app id is required in source filter {environment}/{org}/{app}");
+                goto out;
+            }
+            snprintf(app_resource, sizeof app_resource, APP_RESOURCE_PREFIX "%.*s_%.*s",
+                     (int)(q1 - p - 1), p + 1, (int)(p + plen - q1 - 1), q1 + 1);
+            if (resource && strcmp(resource, app_resource) != 0) {
+                reply_json_string(req, 400,
+                                  "Provided resource filter and source filter are not compatible");
+                goto out;
+            }
+            if (!resource) resource = app_resource;
+        }
+        if (!resource) { /* an app subscription found by its source host alone has one */
+            reply_json_string(req, 400, "Resource filter is required.");
+            goto out;
+        }
+    } else {
+        if (!q.resource) {
+            reply_json_string(req, 400, "Resource filter is required.");
+            goto out;
+        }
+        if (q.source) {
+            reply_json_string(req, 400,
+                              "Source filter is not supported for subscriptions on this resource.");
+            goto out;
+        }
+        if (q.altsubject) {
+            reply_json_string(
+                req, 400,
+                "AlternativeSubject filter is not supported for subscriptions on this resource.");
+            goto out;
+        }
+        if (q.include_subunits && !q.subject) {
+            reply_json_string(req, 400, "IncludeSubunits requires a subject filter.");
+            goto out;
+        }
+    }
+    /* Authorization to subscribe to the resource (api.md §6) is allow-all in this build. */
+
+    filter_time_format(srv_now_us(), created, sizeof created);
+    sub = sub_new(store_sub_next_id(s->store), q.endpoint, resource, q.subject, q.type, q.source,
+                  q.altsubject, consumer, consumer, created);
+    if (!sub) {
+        srv_reply_empty(req, 500);
+        goto out;
+    }
+    sub->include_subunits = q.include_subunits;
+    dup = dedupe_find(s->subs, sub);
+    if (dup) {
+        free(sub);
+        if (dup->committed) {
+            reply_sub(s, req, 201, dup);
+            handshake(s, dup); /* posting it again restarts the handshake */
+        } else if (add_pending(s, req, rctx, SRV_PENDING_SUB_CREATE, dup) != 0) {
+            srv_reply_empty(req, 500);
+        }
+        goto out;
+    }
+    if (reg_add(s->subs, sub) != 0) {
+        free(sub);
+        srv_reply_empty(req, 500);
+        goto out;
+    }
+    if (put_record(s, sub) != 0 || add_pending(s, req, rctx, SRV_PENDING_SUB_CREATE, sub) != 0) {
+        /* nothing of it is in a commit yet unless put_record succeeded: then the commit will
+         * store a subscription no one was told about; take it out of the batch again */
+        store_batch_clear(s->subs->batch);
+        reg_remove(s->subs, sub);
+        free(sub);
+        srv_reply_empty(req, 500);
+    }
+out:
+    filter_json_doc_free(doc);
+}
+
+/* Parses the id segment: 1 and *id, or 0 if it is not a positive integer. */
+static int parse_id(const char *p, size_t n, uint64_t *id)
+{
+    uint64_t v = 0;
+    if (n == 0 || n > 19) return 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!isdigit((unsigned char)p[i])) return 0;
+        v = v * 10 + (uint64_t)(p[i] - '0');
+    }
+    *id = v;
+    return v > 0;
+}
+
+typedef struct {
+    srv_t *s;
+    filter_buf_t *b;
+    size_t n;
+} dead_ctx_t;
+
+static int on_dead_event(void *ctx, const store_event_t *ev)
+{
+    filter_buf_t *b = ctx;
+    filter_buf_puts(b, "\"eventId\":");
+    filter_buf_json_string(b, ev->id, strlen(ev->id));
+    return STORE_SCAN_STOP;
+}
+
+static int on_dead(void *ctx, uint64_t sub_id, uint64_t seq, const store_dead_t *d)
+{
+    dead_ctx_t *c = ctx;
+    char t[40];
+    (void)sub_id;
+    filter_buf_puts(c->b, c->n++ ? ",{" : "{");
+    if (store_get_event(c->s->store, seq, on_dead_event, c->b) != 0)
+        filter_buf_puts(c->b, "\"eventId\":null");
+    filter_buf_printf(c->b, ",\"sequence\":%llu,\"attempts\":%u", (unsigned long long)seq,
+                      d->attempts);
+    if (d->last_status) filter_buf_printf(c->b, ",\"lastStatus\":%d", d->last_status);
+    if (d->last_error[0]) {
+        filter_buf_puts(c->b, ",\"lastError\":");
+        if (filter_buf_json_string(c->b, d->last_error, strlen(d->last_error)) != 0)
+            filter_buf_puts(c->b, "\"\"");
+    }
+    filter_time_format(d->dead_us, t, sizeof t);
+    filter_buf_printf(c->b, ",\"deadAt\":\"%s\"}", t);
+    return STORE_SCAN_CONTINUE;
+}
+
+static int on_redeliver(void *ctx, uint64_t sub_id, uint64_t seq, const store_dead_t *d)
+{
+    dead_ctx_t *c = ctx;
+    (void)d;
+    if (webhook_redeliver(c->s->webhook, sub_id, seq) == 0) c->n++;
+    return STORE_SCAN_CONTINUE;
+}
+
+int srv_subs_route(srv_t *s, evhtp_request_t *req, srv_req_t *rctx, const char *path)
+{
+    static const char base[] = "/events/api/v1/subscriptions";
+    size_t bl = sizeof base - 1;
+    const char *rest, *idp;
+    size_t idn;
+    uint64_t sid = 0;
+    htp_method m = evhtp_request_get_method(req);
+    srv_identity_t id;
+    char consumer[300];
+    srv_sub_t *sub;
+    int has_consumer;
+    enum { R_LIST, R_ONE, R_DEAD, R_REDELIVER } route;
+
+    if (strncasecmp(path, base, bl) != 0 || (path[bl] != '\0' && path[bl] != '/')) return 0;
+    rest = path + bl;
+    if (*rest == '/') rest++;
+    if (*rest == '\0') {
+        route = R_LIST;
+    } else {
+        idp = rest;
+        idn = strcspn(rest, "/");
+        rest += idn;
+        if (*rest == '/') rest++;
+        if (*rest == '\0')
+            route = R_ONE;
+        else if (strcasecmp(rest, "deadletters") == 0 || strcasecmp(rest, "deadletters/") == 0)
+            route = R_DEAD;
+        else if (strcasecmp(rest, "deadletters/redeliver") == 0 ||
+                 strcasecmp(rest, "deadletters/redeliver/") == 0)
+            route = R_REDELIVER;
+        else
+            return 0;
+        if (!parse_id(idp, idn, &sid)) {
+            srv_reply_empty(req, 404);
+            return 1;
+        }
+    }
+
+    /* methods */
+    if ((route == R_LIST && m != htp_method_GET && m != htp_method_POST) ||
+        (route == R_ONE && m != htp_method_GET && m != htp_method_DELETE) ||
+        (route == R_DEAD && m != htp_method_GET) ||
+        (route == R_REDELIVER && m != htp_method_POST)) {
+        evhtp_headers_add_header(req->headers_out, evhtp_header_new("Allow",
+                                                                    route == R_LIST  ? "GET, POST"
+                                                                    : route == R_ONE ? "GET, DELETE"
+                                                                    : route == R_DEAD ? "GET"
+                                                                                      : "POST",
+                                                                    0, 0));
+        srv_reply_empty(req, 405);
+        return 1;
+    }
+    if (srv_authenticate(s, req, &id) != 0) {
+        evhtp_headers_add_header(req->headers_out,
+                                 evhtp_header_new("WWW-Authenticate", "Bearer", 0, 0));
+        srv_reply_empty(req, 401);
+        return 1;
+    }
+    if (route == R_LIST && m == htp_method_POST) {
+        handle_create(s, req, rctx, &id);
+        srv_identity_fini(&id);
+        return 1;
+    }
+    has_consumer = consumer_of(&id, consumer, sizeof consumer) == 0;
+    srv_identity_fini(&id);
+
+    if (route == R_LIST) {
+        filter_buf_t b = {0};
+        size_t n = 0;
+        filter_buf_puts(&b, "{\"count\":");
+        /* count first: written after the list is built */
+        filter_buf_puts(&b, "0000000000,\"subscriptions\":[");
+        for (size_t i = 0; has_consumer && i < s->subs->n; i++) {
+            sub = s->subs->all[i];
+            if (!sub->committed || sub->deleting || strcmp(sub->created_by, consumer) != 0)
+                continue;
+            if (n++) filter_buf_puts(&b, ",");
+            sub_json(&b, sub);
+        }
+        filter_buf_puts(&b, "]}");
+        if (filter_buf_failed(&b)) {
+            filter_buf_fini(&b);
+            srv_reply_empty(req, 500);
+            return 1;
+        }
+        {
+            /* put the count in place of the zeros without moving the rest */
+            char num[24];
+            int l = snprintf(num, sizeof num, "%zu", n);
+            memmove(b.data + 9 + l, b.data + 19, b.len - 19 + 1);
+            memcpy(b.data + 9, num, (size_t)l);
+            b.len -= (size_t)(10 - l);
+        }
+        srv_reply_text(req, 200, "application/json; charset=utf-8", b.data, b.len);
+        filter_buf_fini(&b);
+        return 1;
+    }
+
+    sub = reg_get(s->subs, sid);
+    if (!sub || !sub->committed || sub->deleting) {
+        srv_reply_empty(req, 404);
+        return 1;
+    }
+    if (!has_consumer || strcmp(sub->created_by, consumer) != 0) {
+        srv_reply_empty(req, 403);
+        return 1;
+    }
+    if (route == R_ONE && m == htp_method_GET) {
+        reply_sub(s, req, 200, sub);
+    } else if (route == R_ONE) {
+        if (store_batch_del_sub(s->subs->batch, sub->id) != 0 ||
+            add_pending(s, req, rctx, SRV_PENDING_SUB_DELETE, sub) != 0) {
+            srv_reply_empty(req, 500);
+            return 1;
+        }
+        sub->deleting = 1;
+        srv_arm_commit(s);
+    } else if (route == R_DEAD) {
+        filter_buf_t b = {0};
+        dead_ctx_t c = {s, &b, 0};
+        int rc;
+        filter_buf_puts(&b, "[");
+        rc = store_scan_dead(s->store, sub->id, on_dead, &c);
+        filter_buf_puts(&b, "]");
+        if (rc != 0 || filter_buf_failed(&b))
+            srv_reply_empty(req, 500);
+        else
+            srv_reply_text(req, 200, "application/json; charset=utf-8", b.data, b.len);
+        filter_buf_fini(&b);
+    } else {
+        dead_ctx_t c = {s, NULL, 0};
+        char body[64];
+        int rc = store_scan_dead(s->store, sub->id, on_redeliver, &c);
+        if (rc != 0) {
+            srv_reply_empty(req, 500);
+            return 1;
+        }
+        snprintf(body, sizeof body, "{\"requeued\":%zu}", c.n);
+        srv_reply_text(req, 202, "application/json; charset=utf-8", body, strlen(body));
+    }
+    return 1;
+}

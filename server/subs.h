@@ -1,0 +1,59 @@
+/* server/subs: subscriptions (api.md §4): the in-memory registry (by id, by owner, dedupe), the
+ * stored record (JSON), the HTTP handlers, and the wiring of validation handshakes. */
+#ifndef HENDELSE_SERVER_SUBS_H
+#define HENDELSE_SERVER_SUBS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "server/evhtp_inc.h"
+
+struct srv;
+struct srv_req;
+
+/* One subscription as the server knows it. Strings are owned (NULL when absent). */
+typedef struct srv_sub {
+    uint64_t id;
+    char *endpoint;
+    char *resource;
+    char *subject;
+    char *type;
+    char *source;
+    char *altsubject;
+    char *consumer;
+    char *created_by;
+    char *created;
+    int validated;
+    int include_subunits;
+    int deleting;  /* a delete is waiting for its commit */
+    int committed; /* stored: visible to matching (a create waits for its commit) */
+    struct srv_sub *dedupe_next;
+} srv_sub_t;
+
+typedef struct srv_subs srv_subs_t;
+
+/* Creates the registry and loads every stored subscription into it, the match index and the
+ * delivery engine (which must exist). Unvalidated ones restart their handshake. 0 or -1. */
+int srv_subs_open(struct srv *s);
+void srv_subs_close(struct srv *s);
+
+/* Routes /events/api/v1/subscriptions[/...]; returns 0 if path is not one of its routes. */
+int srv_subs_route(struct srv *s, evhtp_request_t *req, struct srv_req *rctx, const char *path);
+
+/* The commit of the subscription batch: called by the group commit before the events. */
+void srv_subs_commit(struct srv *s);
+
+/* Called by the delivery engine: a handshake of sub_id succeeded. */
+void srv_subs_on_validated(void *ctx, uint64_t sub_id);
+
+/* 1 if no subscription change waits for a commit. */
+int srv_subs_batch_empty(struct srv *s);
+
+/* The ids collected by the last srv_subs_match. */
+const uint64_t *srv_subs_match_ids(struct srv *s);
+
+/* Collects the ids of the validated subscriptions that match an event, into s->match_ids. */
+size_t srv_subs_match(struct srv *s, const char *resource, const char *subject, const char *type,
+                      const char *source);
+
+#endif
