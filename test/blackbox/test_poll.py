@@ -250,6 +250,15 @@ class PollTest(BBTestCase):
         self.assertEqual(r.headers.get("next"), "%s%s?after=%s&resource=%s&type=t.a&type=t.b"
                          % (self.srv.base_url, POLL_PATH, evs[1]["id"], res))
 
+    def test_next_link_keeps_request_order(self):
+        # "followed by every other query parameter of the request in order" (api.md §2)
+        res = fresh_resource()
+        evs = self.publish(event(resource=res, type="t.a"), event(resource=res, type="t.b"))
+        r = self.poll("type=t.a&resource=%s&type=t.b&after=0" % res)
+        self.assertEqual(self.assertPollPage(r), evs)
+        self.assertEqual(r.headers.get("next"), "%s%s?after=%s&type=t.a&resource=%s&type=t.b"
+                         % (self.srv.base_url, POLL_PATH, evs[1]["id"], res))
+
     def test_next_link_alternative_subject(self):
         res = fresh_resource()
         evs = self.publish(event(resource=res, subject="/party/42", alternativesubject="/person/999"),

@@ -120,6 +120,23 @@ class PollPagingTest(BBTestCase):
         got, pages = self.srv.poll_all("resource=%s&after=0&type=none" % res, self.tok)
         self.assertEqual(got, [])
 
+    def test_bounded_scan_never_stalls(self):
+        # 10,050 non-matching events before the one match: a server that bounds its scan per request
+        # answers empty pages with `next` links that always move forward, and the match is found
+        res = fresh_resource()
+        filler = [event(resource=res, subject="/party/a") for _ in range(10050)]
+        self.assertEqual(set(publish_many(self.srv, filler, self.tok, threads=16)), {200})
+        rare = event(resource=res, subject="/party/rare")
+        self.assertStatus(self.srv.publish(rare, self.tok), 200)
+        got, pages = self.srv.poll_all("resource=%s&after=0&subject=/party/rare" % res, self.tok, max_pages=50)
+        self.assertEqual(got, [rare])
+        links = [p.headers["next"] for p in pages if "next" in p.headers]
+        self.assertEqual(len(links), len(set(links)), "a next link repeated: the cursor stalled")
+        self.assertNotIn("next", pages[-1].headers)
+        self.assertEqual(pages[-1].json(), [])
+        got, pages = self.srv.poll_all("resource=%s&after=0&subject=/party/none" % res, self.tok, max_pages=50)
+        self.assertEqual(got, [])
+
     def test_live_tail_no_gaps(self):
         # a reader following `next` links while 8 clients publish sees every event exactly once, in
         # store order
