@@ -666,7 +666,14 @@ int pool_submit(webhook_t *wh, job_t *job, int bounded)
 {
     dest_t *d = job->sub->dest;
     WH_CHECK(!job->dest && !job->conn);
-    if (bounded && d->nqueued >= wh->opts.max_queued) return 1;
+    if (bounded) {
+        /* jobs about to take a free connection slot are not "waiting" */
+        size_t busy = 0;
+        for (const conn_t *c = d->conns; c; c = c->next)
+            busy += c->job != NULL;
+        size_t slots = wh->opts.pool_size > busy ? wh->opts.pool_size - busy : 0;
+        if (d->nqueued >= wh->opts.max_queued + slots) return 1;
+    }
     job->dest = d;
     d->njobs++;
     enqueue(d, job);
