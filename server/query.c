@@ -287,20 +287,13 @@ void srv_handle_query(srv_t *s, evhtp_request_t *req)
         if (next_after) {
             filter_buf_printf(&link, "%s/events/api/v1/events?after=", s->base_url);
             append_link_value(&link, next_after, strlen(next_after));
-            /* every other parameter, grouped by name in order of first appearance */
+            /* every other parameter of the request, in the order it came */
             for (int i = 0; i < np; i++) {
-                int seen = 0;
                 if (strcasecmp(params[i].name, "after") == 0) continue;
-                for (int j = 0; j < i && !seen; j++)
-                    seen = strcasecmp(params[j].name, params[i].name) == 0;
-                if (seen) continue;
-                for (int j = i; j < np; j++) {
-                    if (strcasecmp(params[j].name, params[i].name) != 0) continue;
-                    filter_buf_puts(&link, "&");
-                    append_link_value(&link, params[i].name, strlen(params[i].name));
-                    filter_buf_puts(&link, "=");
-                    append_link_value(&link, params[j].value, params[j].value_len);
-                }
+                filter_buf_puts(&link, "&");
+                append_link_value(&link, params[i].name, strlen(params[i].name));
+                filter_buf_puts(&link, "=");
+                append_link_value(&link, params[i].value, params[i].value_len);
             }
             if (c.altsubject && c.first_subject) {
                 filter_buf_puts(&link, "&subject=");
