@@ -131,6 +131,12 @@ int store_check(store_t *st);
 
 /* ---- delivery state and subscriptions (one write batch shared with event appends) ----
  *
+ * Crash safety of deliveries rests on three records kept here: the dispatch cursor (every delivery
+ * of every event at or below it is done, or recorded as a retry or a dead letter), the retry table
+ * and the dead letters. The webhook engine adds cursor moves and retry records to the same batch,
+ * so a cursor is never durable before the retries it depends on; after a crash the server delivers
+ * every event above the cursor again and reloads the retries (duplicates possible, losses not).
+ *
  * A store_batch_t collects operations in memory (each call copies its arguments); store_commit
  * applies them, in the order they were added, and then appends the events, all in one write
  * transaction with one durable sync. So the delivery cursor, retry records and subscription changes
