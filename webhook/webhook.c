@@ -606,8 +606,11 @@ static void retry_fire(webhook_t *wh, retry_t *r, int64_t now)
     uint64_t sub_id = r->h.k1, seq = r->h.k2;
     sub_t *sub = sub_find(wh, sub_id);
     if (!sub) {
-        /* the subscription is gone; its records go with store_batch_del_sub */
-        wh_log(wh, 0, "retry dropped: unknown sub=%" PRIu64 " seq=%" PRIu64, sub_id, seq);
+        /* The subscription is gone (subscriptions are all set before webhook_start). Its
+         * records normally go with store_batch_del_sub, but one written by a commit after that
+         * deletion would be reloaded at every start: delete it. */
+        wh_log(wh, 1, "retry dropped: unknown sub=%" PRIu64 " seq=%" PRIu64, sub_id, seq);
+        del_retry(wh, sub_id, seq);
         retry_drop(wh, r);
         return;
     }

@@ -716,6 +716,12 @@ static void test_start_reload(void)
     webhook_free(wh);
     on_commit(-1, 0, NULL);
 
+    /* records the engine must drop: an unknown subscription's, and one of a deleted event */
+    store_retry_t orphan = {.due_us = test_now_us(), .attempts = 1, .last_status = 500};
+    store_batch_put_retry(batch, 98, s1, &orphan);
+    store_batch_put_retry(batch, 7, 999, &orphan);
+    on_commit(-1, 0, NULL);
+
     /* "restart": a new engine, the clock 10 s later so the retry is due */
     clock_offset_us = 10 * 1000000;
     wh = new_engine(&o);
@@ -726,11 +732,13 @@ static void test_start_reload(void)
     ok(webhook_start(wh, &cur) == 0 && cur == s1, "start returns the durable cursor");
     webhook_stats_t sts;
     webhook_get_stats(wh, &sts);
-    ok(sts.retries_pending == 1, "the retry was reloaded");
+    ok(sts.retries_pending == 3, "the retries were reloaded (%" PRIu64 ")", sts.retries_pending);
     RUN_UNTIL(rA.count > a0 && (load_retries(), nretries == 0), 2000);
     ok(rA.count == a0 + 1 && strcmp(rA.reqs[a0].body, event_json[s1]) == 0,
        "the reloaded retry fired with the stored event");
-    ok(nretries == 0, "and its record was deleted");
+    ok(nretries == 0, "its record was deleted, and those of the unknown sub and event too");
+    ok(log_has("retry dropped: unknown sub=98") && log_has("retry dropped: event gone sub=7"),
+       "dropped retries logged");
     scenario_end(wh);
 }
 
@@ -953,6 +961,80 @@ static void test_overflow_and_remove(void)
     ok(1, "loop runs on after webhook_free with requests in flight");
 }
 
+/* A name other than localhost that /etc/hosts maps to 127.0.0.1, to exercise the evdns path. */
+static int hosts_name(char *out, size_t n)
+{
+    FILE *f = fopen("/etc/hosts", "r");
+    char line[512];
+    int found = 0;
+    while (f && !found && fgets(line, sizeof(line), f)) {
+        char *save = NULL, *tok = strtok_r(line, " \t\r\n", &save);
+        if (!tok || strcmp(tok, "127.0.0.1") != 0) continue;
+        while (!found && (tok = strtok_r(NULL, " \t\r\n", &save)) != NULL) {
+            size_t l = strlen(tok);
+            if (tok[0] == '#') break;
+            if (strcmp(tok, "localhost") == 0 || (l > 10 && !strcmp(tok + l - 10, ".localhost")) ||
+                l >= n)
+                continue;
+            snprintf(out, n, "%s", tok);
+            found = 1;
+        }
+    }
+    if (f) fclose(f);
+    return found;
+}
+
+static void test_dns(void)
+{
+    char name[128];
+    if (!hosts_name(name, sizeof(name))) {
+        ok(1, "# SKIP no name for 127.0.0.1 in /etc/hosts");
+        return;
+    }
+    scenario_begin();
+    webhook_opts_t o = base_opts();
+    int64_t sched[] = {0};
+    o.retry_us = sched;
+    o.n_retry = 0;
+    webhook_t *wh = new_engine(&o);
+    char u[256];
+    url(u, sizeof(u), "http", name, rA.port, 70, NULL);
+    webhook_sub_set(wh, 70, u, NULL, 0);
+    uint64_t cur, s1 = add_event(), sub70[] = {70};
+    webhook_start(wh, &cur);
+    dispatch(wh, s1, sub70, 1);
+    RUN_UNTIL(count_path(&rA, "/s70") == 1, 3000);
+    const rreq_t *q = find_req(&rA, "/s70", 0);
+    char host[200];
+    snprintf(host, sizeof(host), "%s:%d", name, rA.port);
+    ok(q && strcmp(q->host, host) == 0, "resolved %s through evdns and delivered (Host %s)", name,
+       q ? q->host : "-");
+    webhook_free(wh);
+    o.allow_private = 0;
+    wh = new_engine(&o);
+    url(u, sizeof(u), "http", name, rA.port, 71, NULL);
+    webhook_sub_set(wh, 71, u, NULL, 0);
+    uint64_t s2 = add_event(), sub71[] = {71};
+    dispatch(wh, s2, sub71, 1);
+    RUN_UNTIL(load_dead(71) == 1, 3000);
+    ok(ndead == 1 && strcmp(deads[0].d.last_error, "target address not allowed") == 0,
+       "a name that resolves to loopback is refused (%s)", ndead ? deads[0].d.last_error : "-");
+    scenario_end(wh);
+}
+
+static void test_literal_check(void)
+{
+    ok(webhook_literal_host_refused("127.0.0.1") && webhook_literal_host_refused("[::1]") &&
+           webhook_literal_host_refused("169.254.169.254") &&
+           webhook_literal_host_refused("[::ffff:192.168.0.1]") &&
+           webhook_literal_host_refused("[fd00:ec2::254]"),
+       "literal check refuses loopback, metadata, mapped private");
+    ok(!webhook_literal_host_refused("8.8.8.8") &&
+           !webhook_literal_host_refused("[2001:4860:4860::8888]") &&
+           !webhook_literal_host_refused("example.com"),
+       "literal check allows public addresses and leaves names alone");
+}
+
 static int make_certs(const char *dir)
 {
     char cmd[4096];
@@ -1016,6 +1098,8 @@ int main(void)
     test_private_and_http();
     test_tls(ca, garbage);
     test_overflow_and_remove();
+    test_dns();
+    test_literal_check();
     ok(violations == 0, "crash-safety invariant held after all %d commits", commits);
 
     recv_t *rs[] = {&rA, &rB, &rR, &rH, &rF, &rT, &rM};
