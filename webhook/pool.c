@@ -710,7 +710,13 @@ static void on_cleanup(evutil_socket_t fd, short what, void *arg)
     conn_t *c;
     while ((c = wh->graveyard) != NULL) {
         wh->graveyard = c->next;
-        WH_CHECK(!c->job); /* a job is always taken off before or as its connection dies */
+        job_t *job = c->job;
+        /* evhttp calls back right after closing a connection with a request on it, so a job is
+         * normally off by now; should one not be, fail its attempt rather than lose it */
+        if (job) {
+            unbind(c, job);
+            finish(wh, job, 0, "connection closed");
+        }
         conn_free(c);
     }
 }

@@ -1022,6 +1022,34 @@ static void test_dns(void)
     scenario_end(wh);
 }
 
+static void test_refused_port(void)
+{
+    scenario_begin();
+    webhook_opts_t o = base_opts();
+    int64_t sched[] = {0};
+    o.retry_us = sched;
+    o.n_retry = 0;
+    webhook_t *wh = new_engine(&o);
+    /* a port nobody listens on: bind one, note it, close it */
+    struct evhttp *h = evhttp_new(base);
+    struct evhttp_bound_socket *bs = evhttp_bind_socket_with_handle(h, "127.0.0.1", 0);
+    struct sockaddr_in sin;
+    socklen_t sl = sizeof(sin);
+    getsockname(evhttp_bound_socket_get_fd(bs), (struct sockaddr *)&sin, &sl);
+    evhttp_free(h);
+    char u[256];
+    url(u, sizeof(u), "http", "127.0.0.1", ntohs(sin.sin_port), 80, NULL);
+    webhook_sub_set(wh, 80, u, NULL, 0);
+    uint64_t s1 = add_event(), s2 = add_event(), sub80[] = {80};
+    dispatch(wh, s1, sub80, 1);
+    dispatch(wh, s2, sub80, 1);
+    RUN_UNTIL(load_dead(80) == 2, 3000);
+    ok(ndead == 2 && strncmp(deads[0].d.last_error, "connection", 10) == 0 &&
+           deads[0].d.last_status == 0,
+       "a refused connection fails the attempt (%s)", ndead ? deads[0].d.last_error : "-");
+    scenario_end(wh);
+}
+
 static void test_literal_check(void)
 {
     ok(webhook_literal_host_refused("127.0.0.1") && webhook_literal_host_refused("[::1]") &&
@@ -1099,6 +1127,7 @@ int main(void)
     test_tls(ca, garbage);
     test_overflow_and_remove();
     test_dns();
+    test_refused_port();
     test_literal_check();
     ok(violations == 0, "crash-safety invariant held after all %d commits", commits);
 
