@@ -1,6 +1,6 @@
-/* webhook/internal.h: what webhook.c (deliveries, retries, cursor, handshakes), pool.c
- * (destinations, connections, TLS, DNS) and state.c (tables, retry heap, cursor ring) share. Not
- * installed, not used outside webhook/.
+/* webhook/internal.h: what webhook.c (deliveries, retries, cursor), handshake.c (handshakes,
+ * signatures), pool.c (destinations, connections, TLS, DNS), addr.c (target address check) and
+ * state.c (tables, retry heap, cursor ring) share. Not installed, not used outside webhook/.
  *
  * Ownership in one paragraph: the engine owns subscriptions (sub_t), destinations (dest_t) and
  * connections (conn_t). A job_t is one attempt of one delivery or handshake; it belongs to its
@@ -21,6 +21,7 @@ struct event;
 struct event_base;
 struct evdns_base;
 struct evkeyvalq;
+struct sockaddr;
 
 /* An always-on invariant check (assert() vanishes under NDEBUG). */
 #define WH_CHECK(cond)                                                                             \
@@ -186,6 +187,9 @@ void wh_log(const webhook_t *wh, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 int64_t wh_now_us(const webhook_t *wh);
 
+/* addr.c: 1 if a connection to sa is refused unless opts.allow_private. */
+int addr_refused(const struct sockaddr *sa);
+
 /* pool.c */
 int pool_init(webhook_t *wh, char *err, size_t errlen);
 void pool_fini(webhook_t *wh); /* frees every destination and connection; no callbacks */
@@ -202,7 +206,16 @@ void pool_cancel(webhook_t *wh, job_t *job);
 /* webhook.c, called by pool.c when an attempt ends (job is off its queue and connection).
  * status: the HTTP status, or 0; err: a reason ("" for a plain HTTP status). */
 void job_done(webhook_t *wh, job_t *job, int status, const char *err);
+sub_t *sub_find(const webhook_t *wh, uint64_t id);
+/* A job of sub, listed on sub->jobs, holding a reference to body; NULL on ENOMEM. */
+job_t *job_new(sub_t *sub, int kind, uint64_t seq, blob_t *body, uint32_t attempts);
+void job_free(job_t *job); /* the job must be off its queue and connection */
+
+/* handshake.c */
 /* Adds the Standard Webhooks headers if the job's subscription has a secret. 0 or -1 (ENOMEM). */
 int job_sign(webhook_t *wh, const job_t *job, struct evkeyvalq *hdrs);
+struct event *hs_timer_new(webhook_t *wh, sub_t *sub);
+void hs_cancel(webhook_t *wh, sub_t *sub); /* stops sub's handshake, if any */
+void handshake_done(webhook_t *wh, job_t *job, int status, const char *err);
 
 #endif
