@@ -882,7 +882,9 @@ static void test_tls(const char *ca, const char *garbage)
     ok(count_path(&rT, "/s20") == 2 && count_path(&rT, "/s21") == 2,
        "https to a name and to an address literal delivered");
     const rreq_t *q = find_req(&rT, "/s20", 0);
-    ok(q && sign_ok(q, key1, sizeof(key1) - 1) && strcmp(q->body, event_json[s1]) == 0,
+    /* two connections of the pool race: either event may arrive first */
+    ok(q && sign_ok(q, key1, sizeof(key1) - 1) &&
+           (strcmp(q->body, event_json[s1]) == 0 || strcmp(q->body, event_json[s2]) == 0),
        "signed body over TLS");
     ok(count_path(&rM, "/s22") == 0, "nothing sent to a certificate for another name");
     RUN_UNTIL(load_dead(22) == 1, 1000);
