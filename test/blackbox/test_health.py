@@ -146,6 +146,34 @@ class HealthTest(BBTestCase):
         self.assertHealthy()
         self.assertStatus(self.srv.publish(json.loads(body)), 200)
 
+    def test_http10(self):
+        got = raw_send(self.srv.port, b"GET /health HTTP/1.0\r\n\r\n", half_close=False)
+        self.assertRegex(got, rb"^HTTP/1\.[01] 200 ")
+        self.assertTrue(got.endswith(b"\r\n\r\nHealthy"), got)
+
+    def test_many_idle_connections(self):
+        socks = []
+        try:
+            for _ in range(300):
+                socks.append(socket.create_connection(("127.0.0.1", self.srv.port)))
+            self.assertHealthy()
+            # half of them send a request; every one is answered
+            for s in socks[::2]:
+                s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            for s in socks[::2]:
+                s.settimeout(10)
+                got = b""
+                while not got.endswith(b"Healthy"):
+                    chunk = s.recv(4096)
+                    if not chunk:
+                        break
+                    got += chunk
+                self.assertTrue(got.startswith(b"HTTP/1.1 200 ") and got.endswith(b"Healthy"), got)
+        finally:
+            for s in socks:
+                s.close()
+        self.assertHealthy()
+
     def test_pipelined_requests(self):
         got = raw_send(self.srv.port, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
                        b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", half_close=False)

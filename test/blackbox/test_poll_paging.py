@@ -120,6 +120,17 @@ class PollPagingTest(BBTestCase):
         got, pages = self.srv.poll_all("resource=%s&after=0&type=none" % res, self.tok)
         self.assertEqual(got, [])
 
+    def test_big_page(self):
+        # 300 events of ~20 KB: one 6 MB page comes back intact
+        res = fresh_resource()
+        big = [event(resource=res, data={"i": i, "blob": ("%05d" % i) * 4000}) for i in range(300)]
+        self.assertEqual(set(publish_many(self.srv, big, self.tok, threads=8)), {200})
+        got = self.page("resource=%s&after=0&size=1000" % res)
+        want = {e["id"]: dict(e, datacontenttype="application/json") for e in big}
+        self.assertEqual(len(got), 300)
+        for e in got:
+            self.assertEqual(e, want[e["id"]])
+
     def test_bounded_scan_never_stalls(self):
         # 10,050 non-matching events before the one match: a server that bounds its scan per request
         # answers empty pages with `next` links that always move forward, and the match is found
