@@ -490,6 +490,11 @@ void srv_subs_commit(srv_t *s)
             }
             filter_subindex_remove(r->index, sub->id);
             webhook_sub_remove(s->webhook, sub->id);
+            /* Retry or dead-letter records of this subscription may already sit in the delivery
+             * batch, which commits after this one: delete again behind them there. */
+            if (store_batch_del_sub(s->batch, sub->id) != 0)
+                srv_log(SRV_LOG_WARN, "subs", "cannot queue cleanup of deleted id=%llu",
+                        (unsigned long long)sub->id);
             reg_remove(r, sub);
             free(sub);
             if (p->req) srv_reply_empty(p->req, 200);
