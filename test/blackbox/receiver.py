@@ -186,8 +186,16 @@ class _HTTPServer(http.server.ThreadingHTTPServer):
                 except OSError:
                     pass
                 return
-        self.receiver._connection_opened()
-        super().finish_request(request, client_address)
+        self.receiver._connection_opened(request)
+        try:
+            super().finish_request(request, client_address)
+        finally:
+            self.receiver._connection_closed(request)
+            if self.ssl_ctx is not None:
+                try:
+                    request.close()  # the TLS wrapper; socketserver closes only the raw socket
+                except OSError:
+                    pass
 
     def handle_error(self, request, client_address):  # connection resets etc.: not test failures
         pass
@@ -210,6 +218,7 @@ class Receiver:
         self._hang_event = threading.Event()
         self.tls_failures = []
         self.connections = 0
+        self._open = set()       # sockets of connections being served (closed by close())
         ssl_ctx = None
         if tls is not None:
             ssl_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -283,9 +292,16 @@ class Receiver:
             self.tls_failures.append(e)
             self._cond.notify_all()
 
-    def _connection_opened(self):
+    def _connection_opened(self, sock):
         with self._cond:
             self.connections += 1
+            self._open.add(sock)
+        if self._closing.is_set():
+            _drop(sock)
+
+    def _connection_closed(self, sock):
+        with self._cond:
+            self._open.discard(sock)
 
     def requests(self, path=None, kind=None):
         """Copy of the recorded requests, optionally only those on path (query ignored) and only of a
@@ -346,6 +362,11 @@ class Receiver:
         self._httpd.shutdown()
         self._httpd.server_close()
         self._thread.join(timeout=5)
+        # keep-alive connections would otherwise go on being served after close()
+        with self._lock:
+            socks = list(self._open)
+        for sock in socks:
+            _drop(sock)
 
     def __enter__(self):
         return self
@@ -370,6 +391,13 @@ class _AnyEvent:
     def wait(self):
         while not any(e.is_set() for e in self.events):
             self.events[0].wait(0.05)
+
+
+def _drop(sock):
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
 
 
 def _strip_query(path):

@@ -147,6 +147,46 @@ class DeliveryTest(DeliveryTestBase):
         self.assertEqual(first["num"], "5")
         self.assertTrue(first["time"].endswith("Z"))
 
+    def test_burst_each_exactly_once(self):
+        res = fresh_resource()
+        _, path = self.subscribe(res)
+        evs = [event(resource=res, subject="/party/%d" % (i % 5)) for i in range(60)]
+        conn = self.srv.connection()
+        try:
+            for ev in evs:
+                self.assertStatus(self.srv.publish(ev, self.tok, conn=conn), 200)
+        finally:
+            conn.close()
+        self.assertEqual(self.recv.wait_event_ids([e["id"] for e in evs], path, timeout=20), set())
+        time.sleep(QUIET)
+        ids = self.event_ids(path)
+        self.assertEqual(len(ids), len(evs), "without a crash every event is delivered exactly once")
+        self.assertEqual(sorted(ids), sorted(e["id"] for e in evs))
+
+    def test_big_event_body(self):
+        res = fresh_resource()
+        _, path = self.subscribe(res)
+        ev = event(resource=res, data={"blob": "x" * 150000, "n": list(range(2000))})  # about 160 KB
+        self.publish(ev)
+        self.assertEqual(self.recv.wait_event_ids([ev["id"]], path, timeout=10), set())
+        req = self.recv.events(path)[0]
+        self.assertEqual(req.json(), self.polled(res)[0])
+
+    def test_delete_mid_retry_stops_retries(self):
+        res = fresh_resource()
+        sub, path = self.subscribe(res, event_answer=Answer(500))
+        # a slower schedule would be nicer; with 50/100/150 ms, delete right after the first attempt
+        ev = event(resource=res)
+        self.publish(ev)
+        self.assertEqual(len(self.recv.wait_for(1, path, "event", timeout=10)), 1)
+        self.assertStatus(self.srv.delete_subscription(sub["id"], self.tok), 200)
+        n = len(self.recv.events(path))
+        time.sleep(QUIET)
+        self.assertLessEqual(len(self.recv.events(path)), n + 1,
+                             "a deleted subscription's retries stop (at most one already in flight)")
+        r = self.srv.deadletters(sub["id"], self.tok)
+        self.assertStatus(r, 404)
+
     def test_fan_out_and_resource_filter(self):
         r1, r2 = fresh_resource(), fresh_resource()
         s1a, p1a = self.subscribe(r1)

@@ -124,8 +124,6 @@ class HandshakeTest(BBTestCase):
             gap = reqs[i + 1].t - reqs[i].t
             self.assertGreaterEqual(gap, want - 0.001, "retry %d came %.3f s after the previous, schedule says %.3f"
                                     % (i + 1, gap, want))
-        # each retry is a new handshake with a new id
-        self.assertEqual(len({r.json()["id"] for r in reqs}), 3)
 
     def test_gives_up_and_unvalidated_gets_nothing(self):
         path = self.recv.unique_path("hsfail")

@@ -5,7 +5,9 @@ setUpClass makes a throw-away CA and a server certificate for 127.0.0.1/localhos
 command; the receiver serves https with it. With `--webhook-ca-file` the server trusts it; without, the
 TLS handshake fails (the receiver records a TLS failure and no request)."""
 
+import ipaddress
 import os
+import socket
 import sys
 import tempfile
 import time
@@ -20,6 +22,20 @@ MSG_ENDPOINT = "Missing or invalid endpoint to push events towards"
 RETRY = ("--retry-schedule", "50ms,100ms,150ms")
 ATTEMPTS = 4
 TLS_ERROR_RE = r"(?i)(tls|ssl|certificat|verif|handshake|x509|issuer|trust)"
+
+
+def loopback_hostname():
+    """A host name of this machine, other than localhost, that resolves to a loopback address (or None)."""
+    for name in (socket.gethostname(), socket.getfqdn()):
+        if not name or name.lower().rstrip(".") == "localhost" or name.replace(".", "").isdigit():
+            continue
+        try:
+            addrs = {ai[4][0] for ai in socket.getaddrinfo(name, None, socket.AF_INET)}
+        except OSError:
+            continue
+        if addrs and all(ipaddress.ip_address(a).is_loopback for a in addrs):
+            return name
+    return None
 
 
 class TlsTestBase(BBTestCase):
@@ -184,6 +200,40 @@ class ProductionProfileTest(TlsTestBase):
             self.assertEqual(recv.tls_failures, [])
             self.assertEqual(recv.connections, 0, "the production profile must not even connect to loopback")
         finally:
+            recv.close()
+
+    def test_name_resolving_to_loopback_refused(self):
+        # A host name (not a literal) that resolves to a loopback address: the create cannot tell from
+        # the text, so the refusal must come from the resolved address, before any connection.
+        name = loopback_hostname()
+        if name is None:
+            self.skipTest("no host name other than localhost resolves to loopback here")
+        # control: the development profile does resolve the name and reach the receiver
+        plain = Receiver()
+        recv = Receiver(tls=self.pki)
+        try:
+            dev = self.start_server("--dev", "--auth", "none", "--validation-schedule", "100ms")
+            path = plain.unique_path("ctl")
+            r = dev.create_subscription({"endPoint": plain.url(path, host=name), "resourceFilter": fresh_resource()})
+            self.assertStatus(r, 201)
+            if not plain.wait_for(1, path, timeout=5):
+                self.skipTest("the server does not resolve %r to this host, nothing to refuse" % name)
+            res = fresh_resource()
+            r = self.srv.create_subscription({"endPoint": recv.url("/byname", host=name), "resourceFilter": res},
+                                             self.tok)
+            if r.status == 400:
+                self.assertJsonString(r, 400, MSG_ENDPOINT)
+            else:
+                self.assertStatus(r, 201)
+                time.sleep(1.0)
+                self.assertStatus(self.srv.publish(event(resource=res), self.tok), 200)
+                time.sleep(0.8)
+                self.assertIs(self.srv.get_subscription(r.json()["id"], self.tok).json()["validated"], False)
+            self.assertEqual(recv.requests(), [])
+            self.assertEqual(recv.tls_failures, [], "the production profile connected to a loopback address")
+            self.assertEqual(recv.connections, 0)
+        finally:
+            plain.close()
             recv.close()
 
     def test_public_https_endpoint_accepted(self):
