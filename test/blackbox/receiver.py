@@ -32,10 +32,12 @@ class Answer:
 
     status: HTTP status; delay: seconds to wait before answering; hang: never answer (until release()
     or close()), then drop the connection; location: a Location header (for redirects); body: bytes;
-    close: drop the connection without any answer."""
+    close: drop the connection without any answer; close_after: answer (keep-alive, no Connection
+    header) and then close the connection anyway, as an idle timeout would; chunked: send the body with
+    Transfer-Encoding: chunked instead of Content-Length."""
 
     def __init__(self, status=200, delay=0.0, hang=False, location=None, body=b"", close=False,
-                 headers=None):
+                 headers=None, close_after=False, chunked=False):
         self.status = status
         self.delay = delay
         self.hang = hang
@@ -43,6 +45,8 @@ class Answer:
         self.body = body if isinstance(body, bytes) else str(body).encode("utf-8")
         self.close = close
         self.headers = dict(headers or {})
+        self.close_after = close_after
+        self.chunked = chunked
 
     def __repr__(self):
         return "<Answer %d delay=%s hang=%s location=%r close=%s>" % (
@@ -150,11 +154,22 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 self.send_header("Location", answer.location)
             for k, v in answer.headers.items():
                 self.send_header(k, v)
-            self.send_header("Content-Length", str(len(answer.body)))
+            if answer.chunked:
+                self.send_header("Transfer-Encoding", "chunked")
+            else:
+                self.send_header("Content-Length", str(len(answer.body)))
             self.end_headers()
-            if answer.body and self.command != "HEAD":
+            if answer.chunked:
+                step = 7919
+                for i in range(0, len(answer.body), step):
+                    part = answer.body[i:i + step]
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
+                self.wfile.write(b"0\r\n\r\n")
+            elif answer.body and self.command != "HEAD":
                 self.wfile.write(answer.body)
             self.wfile.flush()
+            if answer.close_after:
+                self.close_connection = True
         except OSError:
             self.close_connection = True
 

@@ -187,6 +187,58 @@ class DeliveryTest(DeliveryTestBase):
         r = self.srv.deadletters(sub["id"], self.tok)
         self.assertStatus(r, 404)
 
+    def test_receiver_connection_quirks(self):
+        # whatever the receiver does with its connections after a 2xx, every event is delivered and
+        # nothing is dead-lettered: Connection: close, a silent close after the answer (a stale pooled
+        # connection for the next request), a chunked answer body, a big answer body
+        quirks = {
+            "connection-close": Answer(200, headers={"Connection": "close"}),
+            "silent-close": Answer(200, close_after=True),
+            "chunked": Answer(200, body=b"ok" * 20000, chunked=True),
+        }
+        for name, answer in quirks.items():
+            with self.subTest(quirk=name):
+                res = fresh_resource()
+                sub, path = self.subscribe(res, event_answer=answer)
+                evs = [event(resource=res) for _ in range(8)]
+                for ev in evs:
+                    self.publish(ev)
+                    time.sleep(0.02)
+                self.assertEqual(self.recv.wait_event_ids([e["id"] for e in evs], path, timeout=15), set())
+                time.sleep(QUIET)
+                self.assertEqual(self.srv.deadletters(sub["id"], self.tok).json(), [])
+                if name != "silent-close":  # a request on a stale connection may be retried
+                    self.assertEqual(len(self.recv.events(path)), len(evs))
+
+    def test_big_answer_body_is_success(self):
+        # api.md §5: "A 2xx is success". The answer's body is of no interest to the server; a 2xx with
+        # a large body (1 MiB here, plain and chunked) is still a delivered event, not a failure to retry.
+        for name, answer in (("plain", Answer(200, body=b"z" * (1 << 20))),
+                             ("chunked", Answer(200, body=b"z" * (1 << 20), chunked=True))):
+            with self.subTest(body=name):
+                res = fresh_resource()
+                sub, path = self.subscribe(res, event_answer=answer)
+                ev = event(resource=res)
+                self.publish(ev)
+                self.assertEqual(self.recv.wait_event_ids([ev["id"]], path, timeout=10), set())
+                time.sleep(QUIET)
+                self.assertEqual(len(self.recv.events(path)), 1, "a 2xx is success: no retry")
+                self.assertEqual(self.srv.deadletters(sub["id"], self.tok).json(), [])
+
+    def test_same_endpoint_two_subscriptions(self):
+        # two subscriptions of one consumer on one endpoint, both matching: one POST per subscription
+        res = fresh_resource()
+        path = self.recv.unique_path("shared")
+        self.subscribe(res, path=path)
+        self.subscribe(res, path=path, typeFilter="only.this")
+        e1 = event(resource=res, type="only.this")
+        e2 = event(resource=res, type="other")
+        self.publish(e1)
+        self.publish(e2)
+        self.recv.wait_for(3, path, "event", timeout=10)
+        time.sleep(QUIET)
+        self.assertEqual(sorted(self.event_ids(path)), sorted([e1["id"], e1["id"], e2["id"]]))
+
     def test_fan_out_and_resource_filter(self):
         r1, r2 = fresh_resource(), fresh_resource()
         s1a, p1a = self.subscribe(r1)

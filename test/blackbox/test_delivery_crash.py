@@ -3,8 +3,10 @@ after publishes were answered 200, or in the middle of a retry schedule, and eve
 arrives after a restart on the same data directory (duplicates allowed, losses not). Subscriptions,
 their validated flag and dead letters survive kill -9 too."""
 
+import json
 import os
 import sys
+import threading
 import time
 import unittest
 
@@ -74,6 +76,76 @@ class CrashTest(BBTestCase):
             sent.append(ev["id"])
             self.srv.start()
         self.assertEqual(self.recv.wait_event_ids(sent, path, timeout=20), set())
+
+    def test_kill9_during_concurrent_publishing(self):
+        # 4 publishers on keep-alive connections; kill -9 while they are sending: every event that was
+        # answered 200 reaches the subscriber after the restart
+        res = fresh_resource()
+        _, path = self.subscribe(res)
+        acked = []
+        lock = threading.Lock()
+        stop = threading.Event()
+
+        def publisher():
+            conn = self.srv.connection(timeout=10)
+            try:
+                while not stop.is_set():
+                    ev = event(resource=res)
+                    try:
+                        r = conn.request("POST", "/events/api/v1/events", json.dumps(ev),
+                                         {"Content-Type": "application/cloudevents+json"}, retry=False)
+                    except Exception:
+                        return
+                    if r.status == 200:
+                        with lock:
+                            acked.append(ev["id"])
+            finally:
+                conn.close()
+
+        threads = [threading.Thread(target=publisher) for _ in range(4)]
+        for t in threads:
+            t.start()
+        wait_until(lambda: len(acked) >= 80, timeout=20)
+        self.srv.kill9()
+        stop.set()
+        for t in threads:
+            t.join(timeout=15)
+        with lock:
+            ids = list(acked)
+        self.assertGreaterEqual(len(ids), 80)
+        self.srv.start()
+        missing = self.recv.wait_event_ids(ids, path, timeout=30)
+        self.assertEqual(missing, set(), "%d of %d acknowledged events never delivered after kill -9"
+                         % (len(missing), len(ids)))
+
+    def test_kill9_with_many_pending_retries(self):
+        res = fresh_resource()
+        _, path = self.subscribe(res, Answer(500))
+        evs = [event(resource=res) for _ in range(15)]
+        for ev in evs:
+            self.assertStatus(self.srv.publish(ev), 200)
+        ids = [e["id"] for e in evs]
+        # every event has failed at least once
+        wait_until(lambda: not (set(ids) - {r.json()["id"] for r in self.recv.events(path)}), timeout=10)
+        self.srv.kill9()
+        self.recv.handshake_then(path, OK)
+        self.srv.start()
+        ok_ids = lambda: {r.json()["id"] for r in self.recv.events(path) if r.answer.status == 200}  # noqa: E731
+        wait_until(lambda: set(ids) <= ok_ids(), timeout=20)
+        self.assertEqual(set(ids) - ok_ids(), set(), "pending retries lost in the crash")
+
+    def test_kill9_right_after_create(self):
+        res = fresh_resource()
+        path = self.recv.unique_path("crash")
+        r = self.srv.create_subscription({"endPoint": self.recv.url(path), "resourceFilter": res})
+        self.assertStatus(r, 201)
+        self.srv.kill9()
+        self.srv.start()
+        g = self.srv.get_subscription(r.json()["id"])
+        self.assertStatus(g, 200)
+        got = g.json()
+        self.assertEqual({k: v for k, v in got.items() if k != "validated"},
+                         {k: v for k, v in r.json().items() if k != "validated"})
 
     def test_kill9_mid_retry(self):
         res = fresh_resource()
