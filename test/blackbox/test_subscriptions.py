@@ -246,12 +246,23 @@ class CreateRulesTest(SubsTestBase):
     def test_endpoint_rules(self):
         res = fresh_resource()
         for ep in (None, "", "/relative/hook", "hook", "ftp://127.0.0.1/hook", "127.0.0.1:8080/hook",
-                   "mailto:someone@example.com"):
+                   "mailto:someone@example.com", "https://", "http://", "https:///path-only"):
             with self.subTest(endPoint=ep):
                 body = {"resourceFilter": res}
                 if ep is not None:
                     body["endPoint"] = ep
                 self.assertJsonString(self.create(body), 400, MSG_ENDPOINT)
+
+    def test_null_fields_are_absent(self):
+        self.assertJsonString(self.create({"endPoint": None, "resourceFilter": fresh_resource()}), 400, MSG_ENDPOINT)
+        self.assertJsonString(self.create({"endPoint": self.ep(), "resourceFilter": None}), 400,
+                              MSG_RESOURCE_REQUIRED)
+        sub = self.assertCreated(self.create({"endPoint": self.ep(), "resourceFilter": fresh_resource(),
+                                              "sourceFilter": None, "subjectFilter": None, "typeFilter": None,
+                                              "alternativeSubjectFilter": None, "includeSubunits": None}))
+        for absent in ("subjectFilter", "typeFilter", "sourceFilter", "alternativeSubjectFilter"):
+            self.assertNotIn(absent, sub)
+        self.assertIs(sub["includeSubunits"], False)
 
     def test_endpoint_checked_first(self):
         # endpoint before sourceFilter, scope, urn, consumer and everything else
