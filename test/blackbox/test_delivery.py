@@ -3,6 +3,7 @@ subject and type, delete taking effect for the very next event, duplicates not d
 on a millisecond `--retry-schedule` (exact attempt counts, gaps at least the delays), redirects as
 failures, dead letters and redeliver (extension)."""
 
+import json
 import os
 import re
 import sys
@@ -239,6 +240,33 @@ class DeliveryTest(DeliveryTestBase):
         time.sleep(QUIET)
         self.assertEqual(sorted(self.event_ids(path)), sorted([e1["id"], e1["id"], e2["id"]]))
 
+    def test_endpoint_query_kept(self):
+        res = fresh_resource()
+        path = self.recv.unique_path("q")
+        self.subscribe(res, path=path + "?code=abc%2Fdef&x=1")
+        ev = event(resource=res)
+        self.publish(ev)
+        self.assertEqual(self.recv.wait_event_ids([ev["id"]], path), set())
+        self.assertEqual(self.recv.events(path)[0].path, path + "?code=abc%2Fdef&x=1")
+
+    def test_many_subscriptions_fan_out(self):
+        res = fresh_resource()
+        paths = []
+        for _ in range(25):
+            path = self.recv.unique_path("many")
+            r = self.srv.create_subscription({"endPoint": self.recv.url(path), "resourceFilter": res}, self.tok)
+            self.assertStatus(r, 201)
+            paths.append((path, r.json()["id"]))
+        for _, sid in paths:
+            self.assertIs(self.srv.wait_validated(sid, self.tok, timeout=15)["validated"], True)
+        ev = event(resource=res)
+        self.publish(ev)
+        for path, _ in paths:
+            self.assertEqual(self.recv.wait_event_ids([ev["id"]], path, timeout=10), set(), path)
+        time.sleep(QUIET)
+        for path, _ in paths:
+            self.assertEqual(len(self.recv.events(path)), 1)
+
     def test_fan_out_and_resource_filter(self):
         r1, r2 = fresh_resource(), fresh_resource()
         s1a, p1a = self.subscribe(r1)
@@ -320,6 +348,38 @@ class DeliveryTest(DeliveryTestBase):
         self.assertEqual(self.recv.wait_event_ids([marker["id"]], path), set())
         time.sleep(QUIET)
         self.assertEqual(sorted(self.event_ids(path)), sorted([ev["id"], marker["id"]]))
+
+    def test_batch_publish_delivered(self):
+        # api.md §1 extension: a batch is stored like single events; its duplicate is not delivered again
+        res = fresh_resource()
+        _, path = self.subscribe(res)
+        first = event(resource=res)
+        self.publish(first)
+        self.assertEqual(self.recv.wait_event_ids([first["id"]], path), set())
+        batch = [dict(first), event(resource=res), event(resource=res)]
+        r = self.srv.publish(json.dumps(batch), self.tok, content_type="application/cloudevents-batch+json")
+        self.assertStatus(r, 200)
+        want = [e["id"] for e in batch]
+        self.assertEqual(self.recv.wait_event_ids(want, path), set())
+        time.sleep(QUIET)
+        self.assertEqual(sorted(self.event_ids(path)), sorted(want), "the batch's duplicate is not delivered again")
+        stored = {e["id"]: e for e in self.polled(res)}
+        for req in self.recv.events(path):
+            self.assertEqual(req.json(), stored[req.json()["id"]])
+
+    def test_binary_publish_delivered_structured(self):
+        # api.md §1 extension: binary mode; the webhook gets the stored (structured) event
+        res = fresh_resource()
+        _, path = self.subscribe(res)
+        bin_id = "bin-" + event()["id"]
+        r = self.srv.publish(b'{"k":"v"}', self.tok, content_type="application/vnd.example+json",
+                             headers={"ce-specversion": "1.0", "ce-id": bin_id, "ce-source": "https://example.com/b",
+                                      "ce-type": "bin.type", "ce-resource": res})
+        self.assertStatus(r, 200)
+        self.assertEqual(self.recv.wait_event_ids([bin_id], path), set())
+        req = self.recv.events(path)[0]
+        self.assertEqual(req.headers.get("content-type"), JSON_UTF8)
+        self.assertEqual(req.json(), self.polled(res)[0])
 
     def test_non_2xx_success_codes(self):
         for status in (201, 202, 204):

@@ -89,6 +89,14 @@ class HandshakeTest(BBTestCase):
                 subs = self.srv.list_subscriptions(self.tok).json()["subscriptions"]
                 self.assertIs([s for s in subs if s["id"] == sub["id"]][0]["validated"], True)
 
+    def test_validated_after_2xx_with_big_answer(self):
+        # "Any 2xx sets validated": the answer's body does not matter, even when it is large
+        path = self.recv.unique_path("hsbig")
+        self.recv.set_default(Answer(200, body=b"y" * (1 << 20)), path)
+        sub = self.create({"endPoint": self.recv.url(path), "resourceFilter": fresh_resource()})
+        got = self.srv.wait_validated(sub["id"], self.tok, timeout=5)
+        self.assertIs(got["validated"], True, "a 200 with a 1 MiB body must validate")
+
     def test_dedupe_sends_second_handshake(self):
         path = self.recv.unique_path("hsdup")
         body = {"endPoint": self.recv.url(path), "resourceFilter": fresh_resource(), "typeFilter": "t.x"}
