@@ -12,6 +12,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import TIMING_SLACK  # noqa: E402
 from harness import (BBTestCase, JSON_UTF8, SCOPE_PUBLISH, SCOPE_SUBSCRIBE, event,  # noqa: E402
                      fresh_resource, make_token, new_secret_file, wait_until)
 from receiver import OK, Answer, Receiver  # noqa: E402
@@ -110,7 +111,7 @@ class DeliveryTestBase(BBTestCase):
     def assertGaps(self, reqs, schedule=RETRY_SCHEDULE):
         for i, want in enumerate(schedule[:len(reqs) - 1]):
             gap = reqs[i + 1].t - reqs[i].t
-            self.assertGreaterEqual(gap, want - 0.001, "attempt %d came %.4f s after attempt %d; the schedule "
+            self.assertGreaterEqual(gap, want - TIMING_SLACK, "attempt %d came %.4f s after attempt %d; the schedule "
                                     "says at least %.3f s" % (i + 2, gap, i + 1, want))
 
 

@@ -11,6 +11,7 @@ import unittest
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import TIMING_SLACK  # noqa: E402
 from harness import (BBTestCase, JSON_UTF8, SCOPE_PUBLISH, SCOPE_SUBSCRIBE, SUBS_PATH, event,  # noqa: E402
                      fresh_resource, make_token, new_secret_file)
 from receiver import HANDSHAKE_TYPE, OK, Answer, Receiver  # noqa: E402
@@ -130,7 +131,7 @@ class HandshakeTest(BBTestCase):
             self.assertHandshake(req, sub["id"], self.srv.base_url)
         for i, want in enumerate(VALIDATION_SCHEDULE[:2]):
             gap = reqs[i + 1].t - reqs[i].t
-            self.assertGreaterEqual(gap, want - 0.001, "retry %d came %.3f s after the previous, schedule says %.3f"
+            self.assertGreaterEqual(gap, want - TIMING_SLACK, "retry %d came %.3f s after the previous, schedule says %.3f"
                                     % (i + 1, gap, want))
 
     def test_gives_up_and_unvalidated_gets_nothing(self):
@@ -146,7 +147,7 @@ class HandshakeTest(BBTestCase):
         reqs = self.recv.requests(path)
         self.assertEqual(len(reqs), 4, "1 attempt + 3 retries, then give up: %r" % (reqs,))
         for i, want in enumerate(VALIDATION_SCHEDULE):
-            self.assertGreaterEqual(reqs[i + 1].t - reqs[i].t, want - 0.001)
+            self.assertGreaterEqual(reqs[i + 1].t - reqs[i].t, want - TIMING_SLACK)
         self.assertEqual(self.recv.requests("/elsewhere"), [], "redirects are not followed")
         g = self.srv.get_subscription(sub["id"], self.tok)
         self.assertStatus(g, 200)
