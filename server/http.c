@@ -350,7 +350,7 @@ static evhtp_res on_body(evhtp_request_t *req, struct evbuffer *buf, void *arg)
     rctx->body_len += n;
     /* Over the limit: keep reading (so that the answer can be a proper 413 after the auth checks)
      * but keep nothing; the hard cap in evhtp's max_body_size bounds how long we read. */
-    if (rctx->too_big || rctx->body_len > rctx->srv->cfg->max_event_bytes) {
+    if (rctx->too_big || rctx->body_len > rctx->limit) {
         rctx->too_big = 1;
         evbuffer_drain(buf, n);
         evbuffer_drain(req->buffer_in, evbuffer_get_length(req->buffer_in));
@@ -382,8 +382,9 @@ static evhtp_res on_headers(evhtp_request_t *req, evhtp_headers_t *hdrs, void *a
     evhtp_request_set_hook(req, evhtp_hook_on_read, (evhtp_hook)on_body, rctx);
     evhtp_request_set_hook(req, evhtp_hook_on_request_fini, (evhtp_hook)on_request_fini, rctx);
     /* A declared length over the limit needs no reading to decide. */
+    rctx->limit = srv_publish_body_limit(s, evhtp_header_find(req->headers_in, "Content-Type"));
     cl = evhtp_header_find(req->headers_in, "Content-Length");
-    if (cl && strtoull(cl, NULL, 10) > s->cfg->max_event_bytes) rctx->too_big = 1;
+    if (cl && strtoull(cl, NULL, 10) > rctx->limit) rctx->too_big = 1;
     return EVHTP_RES_OK;
 }
 
@@ -446,7 +447,7 @@ int srv_http_init(srv_t *s)
     /* Up to the hard cap an oversized body is read and thrown away so that the client gets its 413
      * (clients that send the whole body before reading, like most, would otherwise see a reset);
      * past it the connection is dropped. The read timeout bounds how long that may take. */
-    hard_cap = (uint64_t)s->cfg->max_event_bytes * 4;
+    hard_cap = (uint64_t)srv_publish_body_limit(s, "application/cloudevents-batch+json") * 2;
     if (hard_cap < (64u << 20)) hard_cap = 64u << 20;
     evhtp_set_max_body_size(s->htp, hard_cap);
     evhtp_set_post_accept_cb(s->htp, on_post_accept, s);

@@ -2,14 +2,23 @@
  * path"). A publish is parsed and validated at once, then waits (paused) in the open batch; one
  * commit event per loop pass writes the whole batch in one transaction with one durable sync and
  * only then answers every waiting request. */
+#include <ctype.h>
 #include <stdlib.h>
+
+#include <openssl/evp.h>
 #include <string.h>
 #include <strings.h>
 
+#include "filter/util.h"
 #include "server/log.h"
 #include "server/server.h"
 #include "server/subs.h"
 #include "webhook/webhook.h"
+
+#define BATCH_LIMIT_FACTOR 64 /* a batch body may be this many times --max-event-bytes */
+#define BATCH_MAX_EVENTS 1000
+
+enum { MODE_STRUCTURED, MODE_BATCH, MODE_BINARY };
 
 /* The media type of a Content-Type value without parameters, compared case-insensitively. */
 static int media_type_is(const char *ct, const char *want)
@@ -80,7 +89,7 @@ srv_pending_t *srv_pending_add(srv_t *s, evhtp_request_t *req, srv_req_t *rctx)
     }
     s->n_pending++;
     srv_arm_commit(s);
-    evhtp_request_pause(req);
+    if (req) evhtp_request_pause(req);
     return p;
 }
 
@@ -138,26 +147,36 @@ void srv_commit_now(srv_t *s)
         srv_pending_t *p = &s->pending[i];
         if (p->rctx) p->rctx->pending = -1;
         if (p->kind != SRV_PENDING_EVENT) continue;
-        const store_result_t *r = &s->res[k++];
-        if (r->res == STORE_RES_STORED) {
+        p->res = &s->res[k++];
+        if (p->res->res == STORE_RES_STORED) {
             s->n_published++;
-            dispatch(s, r->seq, p->ev->resource, p->ev->subject, p->ev->type, p->ev->source,
+            dispatch(s, p->res->seq, p->ev->resource, p->ev->subject, p->ev->type, p->ev->source,
                      p->ev->json, p->ev->json_len);
         }
-        if (r->res == STORE_RES_DUP) s->n_duplicates++;
+        if (p->res->res == STORE_RES_DUP) s->n_duplicates++;
+    }
+    for (size_t i = 0; i < n; i++) {
+        srv_pending_t *p = &s->pending[i];
+        if (p->kind != SRV_PENDING_EVENT) continue;
         if (p->req) {
-            evhtp_request_t *req = p->req;
-            switch (r->res) {
+            /* a group (a batch) answers with its worst outcome */
+            store_res_t worst = STORE_RES_STORED;
+            for (size_t j = i; j < i + (p->group ? p->group : 1) && j < n; j++) {
+                store_res_t r = s->pending[j].res->res;
+                if (r == STORE_RES_ERROR || (r == STORE_RES_FULL && worst != STORE_RES_ERROR))
+                    worst = r;
+            }
+            switch (worst) {
             case STORE_RES_STORED:
             case STORE_RES_DUP:
-                srv_reply_empty(req, 200);
+                srv_reply_empty(p->req, 200);
                 break;
             case STORE_RES_FULL:
-                srv_reply_problem(req, 507, "Insufficient Storage",
+                srv_reply_problem(p->req, 507, "Insufficient Storage",
                                   "The event store is full; the event was not stored.");
                 break;
             default:
-                srv_reply_problem(req, 500, "Internal Server Error",
+                srv_reply_problem(p->req, 500, "Internal Server Error",
                                   "The event could not be stored.");
                 break;
             }
@@ -195,15 +214,264 @@ int srv_deliver_start(srv_t *s)
     return 0;
 }
 
+/* The body limit of a publish request: a batch may hold many events (each still limited). */
+size_t srv_publish_body_limit(const srv_t *s, const char *content_type)
+{
+    if (content_type && media_type_is(content_type, "application/cloudevents-batch+json"))
+        return s->cfg->max_event_bytes * BATCH_LIMIT_FACTOR;
+    return s->cfg->max_event_bytes;
+}
+
+static void reply_too_large(srv_t *s, evhtp_request_t *req, const char *what)
+{
+    char msg[160];
+    snprintf(msg, sizeof msg, "%s is larger than the limit of %zu bytes.", what,
+             s->cfg->max_event_bytes);
+    srv_reply_problem(req, 413, "Content Too Large", msg);
+}
+
+/* Answers a parse or validation failure of filter_event_*. */
+static void reply_event_error(srv_t *s, evhtp_request_t *req, int rc, const char *msg)
+{
+    switch (rc) {
+    case FILTER_EVENT_EINVALID: {
+        const char *k = "RequestBody";
+        srv_reply_validation(req, &k, &msg, 1);
+        return;
+    }
+    case FILTER_EVENT_EALTINN:
+        srv_reply_problem(req, 400, "Bad Request", msg);
+        return;
+    case FILTER_EVENT_ETOOBIG:
+        reply_too_large(s, req, "The event");
+        return;
+    default:
+        srv_reply_empty(req, 500);
+        return;
+    }
+}
+
+static int hexdig(int c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+/* Appends a ce- header value percent-decoded (HTTP binding §3.1.3.2) as a JSON string. 0 or -1 if
+ * an escape is malformed or the result is not UTF-8. */
+static int put_decoded(filter_buf_t *b, const char *v)
+{
+    size_t n = strlen(v), o = 0;
+    char *tmp = malloc(n + 1);
+    int rc = 0;
+    if (!tmp) return -1;
+    for (size_t i = 0; i < n; i++) {
+        if (v[i] == '%') {
+            int hi = i + 2 < n + 1 ? hexdig(v[i + 1]) : -1, lo = hi >= 0 ? hexdig(v[i + 2]) : -1;
+            if (hi < 0 || lo < 0) {
+                rc = -1;
+                break;
+            }
+            tmp[o++] = (char)(hi * 16 + lo);
+            i += 2;
+        } else {
+            tmp[o++] = v[i];
+        }
+    }
+    if (rc == 0) rc = filter_buf_json_string(b, tmp, o);
+    free(tmp);
+    return rc;
+}
+
+static int is_json_media(const char *ct)
+{
+    size_t n = strcspn(ct, ";");
+    while (n && (ct[n - 1] == ' ' || ct[n - 1] == '\t'))
+        n--;
+    return (n == 16 && strncasecmp(ct, "application/json", 16) == 0) ||
+           (n == 9 && strncasecmp(ct, "text/json", 9) == 0) ||
+           (n > 5 && strncasecmp(ct + n - 5, "+json", 5) == 0);
+}
+
+typedef struct {
+    filter_buf_t *b;
+    const char *err;
+    char name[64];
+} ce_ctx_t;
+
+static int on_ce_header(evhtp_kv_t *kv, void *arg)
+{
+    ce_ctx_t *c = arg;
+    size_t i;
+    if (c->err || kv->klen <= 3 || strncasecmp(kv->key, "ce-", 3) != 0) return 0;
+    if (kv->klen - 3 >= sizeof c->name) {
+        c->err = "A ce- header name is too long.";
+        return 0;
+    }
+    for (i = 0; i < kv->klen - 3; i++)
+        c->name[i] = (char)tolower((unsigned char)kv->key[3 + i]);
+    c->name[i] = '\0';
+    if (strcmp(c->name, "data") == 0 || strcmp(c->name, "data_base64") == 0 ||
+        strcmp(c->name, "datacontenttype") == 0) {
+        c->err = "In binary mode the data is the body and its type is the Content-Type header.";
+        return 0;
+    }
+    filter_buf_puts(c->b, ",");
+    filter_buf_json_string(c->b, c->name, strlen(c->name));
+    filter_buf_puts(c->b, ":");
+    if (put_decoded(c->b, kv->val ? kv->val : "") != 0)
+        c->err = "A ce- header value is not valid percent-encoded UTF-8.";
+    return 0;
+}
+
+/* Binary mode (CloudEvents HTTP binding §3.1): the ce- headers are the attributes, the body is the
+ * data and Content-Type its datacontenttype. The event is assembled as structured JSON and then
+ * goes through exactly the same validation as a structured one. */
+static int binary_event(evhtp_request_t *req, const char *ct, const char *body, size_t len,
+                        filter_event_t **out, char *msg, size_t msglen)
+{
+    filter_buf_t b = {0};
+    ce_ctx_t c = {&b, NULL, {0}};
+    int rc;
+
+    filter_buf_puts(&b, "{\"_\":0"); /* a placeholder first member, dropped below */
+    evhtp_kvs_for_each(req->headers_in, on_ce_header, &c);
+    if (c.err) {
+        filter_buf_fini(&b);
+        snprintf(msg, msglen, "%s", c.err);
+        return FILTER_EVENT_EINVALID;
+    }
+    if (ct) {
+        filter_buf_puts(&b, ",\"datacontenttype\":");
+        if (filter_buf_json_string(&b, ct, strlen(ct)) != 0) {
+            filter_buf_fini(&b);
+            snprintf(msg, msglen, "The Content-Type header is not valid.");
+            return FILTER_EVENT_EINVALID;
+        }
+    }
+    if (len > 0) {
+        if (ct && is_json_media(ct)) {
+            /* the body is the JSON value of data; checked on its own first so that it cannot
+             * add members to the event around it */
+            filter_json_doc_t *doc;
+            char err[128];
+            if (filter_json_parse(body, len, NULL, &doc, err, sizeof err) != 0) {
+                filter_buf_fini(&b);
+                snprintf(msg, msglen, "The body is not valid JSON: %s", err);
+                return FILTER_EVENT_EINVALID;
+            }
+            filter_buf_puts(&b, ",\"data\":");
+            filter_buf_json_value(&b, filter_json_root(doc));
+            filter_json_doc_free(doc);
+        } else if (ct && strncasecmp(ct, "text/", 5) == 0) {
+            filter_buf_puts(&b, ",\"data\":");
+            if (filter_buf_json_string(&b, body, len) != 0) {
+                filter_buf_fini(&b);
+                snprintf(msg, msglen, "A text body must be valid UTF-8.");
+                return FILTER_EVENT_EINVALID;
+            }
+        } else {
+            size_t enc = 4 * ((len + 2) / 3);
+            char *b64 = malloc(enc + 1);
+            if (!b64) {
+                filter_buf_fini(&b);
+                return FILTER_EVENT_ENOMEM;
+            }
+            EVP_EncodeBlock((unsigned char *)b64, (const unsigned char *)body, (int)len);
+            filter_buf_puts(&b, ",\"data_base64\":\"");
+            filter_buf_append(&b, b64, enc);
+            filter_buf_puts(&b, "\"");
+            free(b64);
+        }
+    }
+    filter_buf_puts(&b, "}");
+    if (filter_buf_failed(&b)) {
+        filter_buf_fini(&b);
+        return FILTER_EVENT_ENOMEM;
+    }
+    /* drop the placeholder: "{\"_\":0," -> "{" (ce-specversion is always there, so a member
+     * follows it) */
+    HND_CHECK(b.len > 7 && b.data[6] == ',');
+    b.data[6] = '{';
+    rc = filter_event_parse(b.data + 6, b.len - 6, NULL, out, msg, msglen);
+    filter_buf_fini(&b);
+    return rc;
+}
+
+/* Batch mode: a JSON array of structured events, all valid or none stored. Returns the number of
+ * events (>= 0) in *evs, or -1 after answering the request. */
+static long batch_events(srv_t *s, evhtp_request_t *req, const char *body, size_t len,
+                         filter_event_t ***evs_out)
+{
+    filter_json_limits_t lim = {s->cfg->max_event_bytes * BATCH_LIMIT_FACTOR, 65, 0};
+    filter_json_doc_t *doc;
+    const filter_json_t *root;
+    filter_event_t **evs;
+    char err[256], msg[400];
+    size_t n;
+
+    if (filter_json_parse(body, len, &lim, &doc, err, sizeof err) != 0) {
+        const char *k = "RequestBody", *m = msg;
+        snprintf(msg, sizeof msg, "Invalid JSON: %s", err);
+        srv_reply_validation(req, &k, &m, 1);
+        return -1;
+    }
+    root = filter_json_root(doc);
+    if (root->type != FILTER_JSON_ARRAY) {
+        const char *k = "RequestBody", *m = "A batch must be a JSON array of CloudEvents.";
+        srv_reply_validation(req, &k, &m, 1);
+        filter_json_doc_free(doc);
+        return -1;
+    }
+    n = root->count;
+    if (n > BATCH_MAX_EVENTS) {
+        const char *k = "RequestBody", *m = msg;
+        snprintf(msg, sizeof msg, "A batch holds at most %d events.", BATCH_MAX_EVENTS);
+        srv_reply_validation(req, &k, &m, 1);
+        filter_json_doc_free(doc);
+        return -1;
+    }
+    evs = calloc(n ? n : 1, sizeof *evs);
+    if (!evs) {
+        filter_json_doc_free(doc);
+        srv_reply_empty(req, 500);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        int rc = filter_event_from_json(root->items[i], &evs[i], err, sizeof err);
+        if (rc == 0 && evs[i]->json_len > s->cfg->max_event_bytes) {
+            snprintf(msg, sizeof msg, "Event at index %zu is larger than the limit of %zu bytes.",
+                     i, s->cfg->max_event_bytes);
+            srv_reply_problem(req, 413, "Content Too Large", msg);
+        } else if (rc != 0) {
+            snprintf(msg, sizeof msg, "Event at index %zu: %s", i, err);
+            reply_event_error(s, req, rc, msg);
+        } else {
+            continue;
+        }
+        for (size_t j = 0; j <= i; j++)
+            filter_event_free(evs[j]);
+        free(evs);
+        filter_json_doc_free(doc);
+        return -1;
+    }
+    filter_json_doc_free(doc);
+    *evs_out = evs;
+    return (long)n;
+}
+
 void srv_handle_publish(srv_t *s, evhtp_request_t *req, srv_req_t *rctx)
 {
     srv_identity_t id;
     const char *ct;
     filter_event_limits_t lim;
-    filter_event_t *ev = NULL;
+    filter_event_t *ev = NULL, **evs = NULL;
     char msg[512];
     size_t len;
-    int rc, admin;
+    long n = 1;
+    int rc, admin, mode;
     char *body;
     srv_pending_t *p;
 
@@ -222,61 +490,78 @@ void srv_handle_publish(srv_t *s, evhtp_request_t *req, srv_req_t *rctx)
     }
     srv_identity_fini(&id);
 
+    /* The content type decides the mode (api.md §1): structured, batch, or binary when ce-
+     * headers carry the attributes; anything else is 415. */
     ct = evhtp_header_find(req->headers_in, "Content-Type");
-    if (!ct || !media_type_is(ct, "application/cloudevents+json")) {
+    if (ct && media_type_is(ct, "application/cloudevents+json"))
+        mode = MODE_STRUCTURED;
+    else if (ct && media_type_is(ct, "application/cloudevents-batch+json"))
+        mode = MODE_BATCH;
+    else if (evhtp_header_find(req->headers_in, "ce-specversion") && ct &&
+             !media_type_is(ct, "application/cloudevents") &&
+             strncasecmp(ct, "application/cloudevents", 23) != 0)
+        mode = MODE_BINARY;
+    else {
         srv_reply_problem(req, 415, "Unsupported Media Type",
-                          "Content-Type must be application/cloudevents+json.");
+                          "Content-Type must be application/cloudevents+json, "
+                          "application/cloudevents-batch+json, or the data's media type with "
+                          "ce- headers (binary mode).");
         return;
     }
     if (!rctx || rctx->too_big) {
-        snprintf(msg, sizeof msg, "The event is larger than the limit of %zu bytes.",
-                 s->cfg->max_event_bytes);
-        srv_reply_problem(req, 413, "Content Too Large", msg);
+        reply_too_large(s, req, mode == MODE_BATCH ? "The batch" : "The event");
         return;
     }
 
     len = evbuffer_get_length(req->buffer_in);
-    body = (char *)evbuffer_pullup(req->buffer_in, (ev_ssize_t)len);
-    lim.max_bytes = s->cfg->max_event_bytes;
-    lim.max_depth = 64;
-    rc = filter_event_parse(body ? body : "", len, &lim, &ev, msg, sizeof msg);
-    switch (rc) {
-    case FILTER_EVENT_OK:
-        break;
-    case FILTER_EVENT_EINVALID: {
-        const char *k = "RequestBody", *m = msg;
-        srv_reply_validation(req, &k, (const char *const *)&m, 1);
-        return;
-    }
-    case FILTER_EVENT_EALTINN:
-        srv_reply_problem(req, 400, "Bad Request", msg);
-        return;
-    case FILTER_EVENT_ETOOBIG:
-        snprintf(msg, sizeof msg, "The event is larger than the limit of %zu bytes.",
-                 s->cfg->max_event_bytes);
-        srv_reply_problem(req, 413, "Content Too Large", msg);
-        return;
-    default:
-        srv_reply_empty(req, 500);
-        return;
+    body = len ? (char *)evbuffer_pullup(req->buffer_in, (ev_ssize_t)len) : (char *)"";
+    if (mode == MODE_BATCH) {
+        n = batch_events(s, req, body, len, &evs);
+        if (n < 0) return;
+    } else {
+        if (mode == MODE_STRUCTURED) {
+            lim.max_bytes = s->cfg->max_event_bytes;
+            lim.max_depth = 64;
+            rc = filter_event_parse(body, len, &lim, &ev, msg, sizeof msg);
+        } else {
+            rc = binary_event(req, ct, body, len, &ev, msg, sizeof msg);
+        }
+        if (rc != FILTER_EVENT_OK) {
+            reply_event_error(s, req, rc, msg);
+            return;
+        }
+        evs = &ev;
     }
 
     /* Publish authorization (api.md §6) is allow-all in this build; the admin scope skips it. */
     (void)admin;
 
-    if (s->stopping) {
-        filter_event_free(ev);
-        srv_reply_problem(req, 503, "Service Unavailable", "The server is shutting down.");
+    if (s->stopping || n == 0) {
+        for (long i = 0; i < n; i++)
+            filter_event_free(evs[i]);
+        if (evs != &ev) free(evs);
+        if (n == 0)
+            srv_reply_empty(req, 200); /* an empty batch stores nothing */
+        else
+            srv_reply_problem(req, 503, "Service Unavailable", "The server is shutting down.");
         return;
     }
-    p = srv_pending_add(s, req, rctx);
-    if (!p) {
-        filter_event_free(ev);
-        srv_reply_empty(req, 500);
-        return;
+    for (long i = 0; i < n; i++) {
+        /* the first entry carries the request and answers for the whole group */
+        p = i == 0 ? srv_pending_add(s, req, rctx) : srv_pending_add(s, NULL, NULL);
+        if (!p) {
+            /* entries already added stay and are stored: answer for them is lost only if the
+             * very first failed, which then answers here */
+            for (long j = i; j < n; j++)
+                filter_event_free(evs[j]);
+            if (i == 0) srv_reply_empty(req, 500);
+            break;
+        }
+        p->kind = SRV_PENDING_EVENT;
+        p->ev = evs[i];
+        p->group = i == 0 ? (size_t)n : 0;
     }
-    p->kind = SRV_PENDING_EVENT;
-    p->ev = ev;
+    if (evs != &ev) free(evs);
 }
 
 int srv_publish_init(srv_t *s)

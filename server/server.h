@@ -32,8 +32,10 @@ typedef struct {
     int kind;
     evhtp_request_t *req; /* NULL once the client has gone away (see on_request_fini) */
     struct srv_req *rctx;
-    filter_event_t *ev;  /* SRV_PENDING_EVENT */
-    struct srv_sub *sub; /* SRV_PENDING_SUB_* */
+    filter_event_t *ev; /* SRV_PENDING_EVENT */
+    size_t group; /* on the entry that carries req: how many entries (events) it answers for */
+    const store_result_t *res; /* set by the commit */
+    struct srv_sub *sub;       /* SRV_PENDING_SUB_* */
 } srv_pending_t;
 
 typedef struct srv {
@@ -71,6 +73,7 @@ typedef struct srv {
 typedef struct srv_req {
     srv_t *srv;
     size_t body_len;
+    size_t limit; /* the body limit of this request */
     int too_big;  /* the body passed max-event-bytes: it was drained, the answer will be 413 */
     long pending; /* index into srv->pending while waiting for a commit, else -1 */
     evhtp_request_t *req;
@@ -110,6 +113,8 @@ const char *srv_problem_type(int status);
 /* Handlers (publish.c, query.c). */
 void srv_handle_publish(srv_t *s, evhtp_request_t *req, srv_req_t *rctx);
 void srv_handle_query(srv_t *s, evhtp_request_t *req);
+/* The body limit of a publish with this Content-Type (a batch may be larger). */
+size_t srv_publish_body_limit(const srv_t *s, const char *content_type);
 /* Creates the commit event on s->base. 0 or -1. */
 int srv_publish_init(srv_t *s);
 /* Loads the delivery state and re-dispatches the events after the durable cursor. 0 or -1. */
