@@ -87,8 +87,9 @@ static int pattern_compile(pattern_t *p, const char *s, size_t len, int placehol
         sg->pieces = &p->pieces[np];
         const char *cur = p->text + b, *end = p->text + e;
         while (cur < end) {
-            const char *q =
-                placeholders ? memmem(cur, (size_t)(end - cur), PLACEHOLDER, PLACEHOLDER_LEN) : NULL;
+            const char *q = placeholders
+                                ? memmem(cur, (size_t)(end - cur), PLACEHOLDER, PLACEHOLDER_LEN)
+                                : NULL;
             const char *litend = q ? q : end;
             if (litend > cur) {
                 p->pieces[np++] = (piece_t){cur, (size_t)(litend - cur)};
@@ -124,8 +125,7 @@ static int seg_eq(const seg_t *sg, const char *s, const char *id, size_t idlen)
 }
 
 /* The leftmost occurrence of a non-empty segment in s[0..n), or NULL. */
-static const char *seg_find(const seg_t *sg, const char *s, size_t n, const char *id,
-                            size_t idlen)
+static const char *seg_find(const seg_t *sg, const char *s, size_t n, const char *id, size_t idlen)
 {
     size_t L = seg_len(sg, idlen);
     if (L > n) return NULL;
@@ -136,8 +136,7 @@ static const char *seg_find(const seg_t *sg, const char *s, size_t n, const char
     return NULL;
 }
 
-static int pattern_match(const pattern_t *p, const char *s, size_t n, const char *id,
-                         size_t idlen)
+static int pattern_match(const pattern_t *p, const char *s, size_t n, const char *id, size_t idlen)
 {
     const seg_t *head = &p->segs[0];
     size_t hl = seg_len(head, idlen);
@@ -196,6 +195,7 @@ typedef struct {
     uint8_t *plen[NDIMS]; /* plen[d][L]: some prefix key of length L has rules */
     size_t maxplen[NDIMS];
     int has_exact[NDIMS];
+    uint32_t min_id[NDIMS]; /* lowest rule filed in the dimension; NO_RULE if none */
 } index_t;
 
 struct srv_authz {
@@ -339,9 +339,12 @@ static int index_build(index_t *ix, const rule_t *rules, size_t nrules, unsigned
         if (rc) return -1;
     }
     /* Which prefix lengths a check has to look up, per dimension. */
+    for (int d = 0; d < NDIMS; d++)
+        ix->min_id[d] = NO_RULE;
     for (size_t i = 0; i <= ix->mask; i++) {
         const entry_t *e = &ix->tab[i];
         if (!e->used || !e->n) continue;
+        if (e->ids[0] < ix->min_id[e->dim]) ix->min_id[e->dim] = e->ids[0];
         if (e->exact)
             ix->has_exact[e->dim] = 1;
         else if (e->len > ix->maxplen[e->dim])
@@ -391,7 +394,8 @@ static void scan(query_t *q, const uint32_t *ids, uint32_t n)
 static void probe_dim(const index_t *ix, unsigned dim, const char *s, size_t n, query_t *q)
 {
     size_t maxp = ix->maxplen[dim];
-    if (!maxp && !ix->has_exact[dim]) return;
+    /* Nothing filed here can come before a rule that already matched (e.g. a leading deny-all). */
+    if (q->best <= ix->min_id[dim]) return;
     uint64_t h = FNV_OFFSET;
     size_t L = 0;
     while (L < n) {

@@ -10,11 +10,12 @@
  * the consumer being decided (the text after its last '/': "/org/ttd" -> "ttd"); the id is
  * substituted as literal text, so a '*' inside a consumer id never acts as a wildcard.
  *
- * Decision: the first rule (in file order) that matches decides; no matching rule means deny. A rule
- * matches when the action is among its actions, the resource and the consumer match their globs and,
- * if the rule has a subject glob, the subject matches it. A NULL subject means "no particular
- * subject is being decided" (a subscription without subjectFilter): rules with a subject glob are
- * then skipped, neither permitting nor denying. Callers check an event without a subject as "".
+ * Decision: the first rule (in file order) that matches decides; no matching rule means deny. A
+ * rule matches when the action is among its actions, the resource and the consumer match their
+ * globs and, if the rule has a subject glob, the subject matches it. A NULL subject means "no
+ * particular subject is being decided" (a subscription without subjectFilter): rules with a subject
+ * glob are then skipped, neither permitting nor denying. Callers check an event without a subject
+ * as "".
  *
  * "allow-all" is a NULL policy: every check on it permits.
  *
@@ -52,9 +53,9 @@ void srv_authz_free(srv_authz_t *a);
 size_t srv_authz_rule_count(const srv_authz_t *a);
 
 /* Decides whether consumer may perform action on resource (and subject, see above). Returns 1 to
- * permit, 0 to deny. a == NULL permits everything. resource and consumer are NUL-terminated; NULL is
- * treated as "". subject may be NULL (rules with a subject glob are skipped). action must be one of
- * the enum values. Allocates nothing; never caches. */
+ * permit, 0 to deny. a == NULL permits everything. resource and consumer are NUL-terminated; NULL
+ * is treated as "". subject may be NULL (rules with a subject glob are skipped). action must be one
+ * of the enum values. Allocates nothing; never caches. */
 int srv_authz_check(const srv_authz_t *a, srv_authz_action_t action, const char *resource,
                     const char *consumer, const char *subject);
 

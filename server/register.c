@@ -18,7 +18,7 @@
 
 typedef struct {
     int64_t id;
-    int64_t main_unit; /* 0: not a sub-unit */
+    int64_t main_unit;         /* 0: not a sub-unit */
     char ssn[SSN_LEN + 1];     /* "" when absent */
     char orgno[ORGNO_LEN + 1]; /* "" when absent */
 } party_t;
