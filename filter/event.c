@@ -24,6 +24,7 @@ typedef struct {
     str_t name;
     str_t value;
     char num[24]; /* the decimal text of an integer value */
+    filter_ext_kind_t kind;
 } ext_ref_t;
 
 /* Everything gathered from the JSON before the event block is laid out. Strings point into the JSON
@@ -247,9 +248,11 @@ static int validate(const filter_json_t *obj, draft_t *d, char *msg, size_t msgl
             break;
         case FILTER_JSON_TRUE:
             e->value = (str_t){"true", 4};
+            e->kind = FILTER_EXT_BOOLEAN;
             break;
         case FILTER_JSON_FALSE:
             e->value = (str_t){"false", 5};
+            e->kind = FILTER_EXT_BOOLEAN;
             break;
         case FILTER_JSON_NUMBER:
             /* The CloudEvents Integer type is a 32-bit signed integer. */
@@ -260,6 +263,7 @@ static int validate(const filter_json_t *obj, draft_t *d, char *msg, size_t msgl
                            shown);
             snprintf(e->num, sizeof e->num, "%lld", (long long)iv);
             e->value = (str_t){e->num, strlen(e->num)};
+            e->kind = FILTER_EXT_INTEGER;
             break;
         default:
             return say(msg, msglen, FILTER_EVENT_EINVALID,
@@ -368,6 +372,7 @@ int filter_event_from_json(const filter_json_t *obj, filter_event_t **out, char 
     for (size_t i = 0; i < d.n_exts; i++) {
         exts[i].name = place(&pos, d.exts[i].name.s, d.exts[i].name.len);
         exts[i].value = place(&pos, d.exts[i].value.s, d.exts[i].value.len);
+        exts[i].kind = d.exts[i].kind;
         if (!strcmp(exts[i].name, "resource"))
             ev->resource = exts[i].value;
         else if (!strcmp(exts[i].name, "resourceinstance"))

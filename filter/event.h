@@ -6,11 +6,20 @@
 #include <stddef.h>
 #include "json.h"
 
+/* The JSON kind an extension value had before it was coerced to a string; CESQL uses it to type the
+ * attribute (Boolean, Integer or String). Zero is a string, so zero-initialised entries stay strings. */
+typedef enum {
+    FILTER_EXT_STRING = 0,
+    FILTER_EXT_BOOLEAN,
+    FILTER_EXT_INTEGER, /* value is the decimal text of a 32-bit signed integer */
+} filter_ext_kind_t;
+
 /* One extension attribute, value coerced to a string (JSON strings as is, true/false as "true"/"false",
- * integers as their decimal text). */
+ * integers as their decimal text); kind says which it was. */
 typedef struct {
     const char *name;
     const char *value;
+    filter_ext_kind_t kind;
 } filter_ext_t;
 
 /* A validated, normalised event. Every string is NUL-terminated, free of control characters and owned
