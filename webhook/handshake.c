@@ -1,6 +1,11 @@
 /* webhook/handshake.c: the validation handshake (api.md §4: POST, any 2xx validates, else retry on
  * the validation schedule, then give up; not persisted) and the Standard Webhooks signature that
- * deliveries and handshakes carry when their subscription has a secret. */
+ * deliveries and handshakes carry when their subscription has a secret.
+ *
+ * A handshake is always sent as application/json (the structured mode), whatever the
+ * subscription's content mode: its body is the validation event the receiver must recognise. Any
+ * non-2xx answer, 410 Gone included, is a failed attempt; a 429/503 Retry-After stretches the wait
+ * before the next one. */
 #include "webhook/internal.h"
 
 #include <inttypes.h>
@@ -15,7 +20,7 @@
 
 /* ---- Standard Webhooks signature ---- */
 
-int job_sign(webhook_t *wh, const job_t *job, struct evkeyvalq *hdrs)
+int job_sign(webhook_t *wh, const job_t *job, const char *body, size_t len, struct evkeyvalq *hdrs)
 {
     const sub_t *sub = job->sub;
     if (!sub->secret) return 0;
@@ -25,14 +30,14 @@ int job_sign(webhook_t *wh, const job_t *job, struct evkeyvalq *hdrs)
     else
         snprintf(id, sizeof(id), "msg_%" PRIu64 "_%" PRIu64, sub->h.k1, job->seq);
     snprintf(ts, sizeof(ts), "%" PRId64, wh_now_us(wh) / 1000000);
-    size_t il = strlen(id), tl = strlen(ts), n = il + 1 + tl + 1 + job->body->len;
+    size_t il = strlen(id), tl = strlen(ts), n = il + 1 + tl + 1 + len;
     unsigned char *msg = malloc(n);
     if (!msg) return -1;
     memcpy(msg, id, il);
     msg[il] = '.';
     memcpy(msg + il + 1, ts, tl);
     msg[il + 1 + tl] = '.';
-    memcpy(msg + il + tl + 2, job->body->data, job->body->len);
+    if (len) memcpy(msg + il + tl + 2, body, len);
     unsigned char mac[EVP_MAX_MD_SIZE];
     unsigned int maclen = 0;
     unsigned char *r = HMAC(EVP_sha256(), sub->secret, (int)sub->secret_len, msg, n, mac, &maclen);
@@ -55,6 +60,7 @@ void handshake_done(webhook_t *wh, job_t *job, int status, const char *err)
 {
     sub_t *sub = job->sub;
     uint64_t id = sub->h.k1;
+    int64_t retry_after = job->retry_after_us;
     sub->hs_job = NULL;
     job_free(job);
     if (status >= 200 && status < 300) {
@@ -68,6 +74,8 @@ void handshake_done(webhook_t *wh, job_t *job, int status, const char *err)
     sub->hs_failed++;
     if (sub->hs_failed <= wh->opts.n_validation) {
         int64_t d = wh->validation_us[sub->hs_failed - 1];
+        if (retry_after > wh->opts.max_retry_after_us) retry_after = wh->opts.max_retry_after_us;
+        if (retry_after > d) d = retry_after;
         wh_log(wh, 2, "handshake failed sub=%" PRIu64 " attempt=%zu status=%d error=\"%s\"", id,
                sub->hs_failed, status, err);
         struct timeval tv = {(time_t)(d / 1000000), (suseconds_t)(d % 1000000)};

@@ -1,6 +1,7 @@
 /* webhook/internal.h: what webhook.c (deliveries, retries, cursor), handshake.c (handshakes,
- * signatures), pool.c (destinations, connections, TLS, DNS), addr.c (target address check) and
- * state.c (tables, retry heap, cursor ring) share. Not installed, not used outside webhook/.
+ * signatures), pool.c (destinations, connections, TLS, DNS), addr.c (target address check),
+ * state.c (tables, retry heap, cursor ring), modes.c (content modes) and retry_after.c (the
+ * Retry-After header) share. Not installed, not used outside webhook/.
  *
  * Ownership in one paragraph: the engine owns subscriptions (sub_t), destinations (dest_t) and
  * connections (conn_t). A job_t is one attempt of one delivery or handshake; it belongs to its
@@ -38,8 +39,9 @@ typedef struct blob {
     char data[];
 } blob_t;
 
-blob_t *blob_new(const char *data, size_t len); /* refs = 1; NULL on ENOMEM */
-void blob_unref(blob_t *b);                     /* NULL ok */
+/* refs = 1, data[len] = 0; data NULL: the bytes are left for the caller to fill; NULL on ENOMEM */
+blob_t *blob_new(const char *data, size_t len);
+void blob_unref(blob_t *b); /* NULL ok */
 
 /* An intrusive hash table keyed by two 64-bit integers (subscriptions use k2 = 0). */
 typedef struct hnode {
@@ -132,6 +134,10 @@ typedef struct job {
     uint32_t attempts; /* attempts made before this one */
     int tracked;       /* a first attempt counted in the cursor ring */
     retry_t *retry;    /* the retry entry this attempt runs for, or NULL */
+    /* Set by pool.c before the attempt ends: */
+    int64_t retry_after_us; /* the receiver's Retry-After (429/503) as a delay, or 0 */
+    int permanent;          /* the event cannot be sent in the subscription's mode: no retries */
+    uint32_t ep_gen;        /* sub->ep_gen when the request was sent */
 } job_t;
 
 struct sub {
@@ -141,6 +147,8 @@ struct sub {
     char *url;
     unsigned char *secret; /* NULL: unsigned */
     size_t secret_len;
+    webhook_mode_t mode;
+    uint32_t ep_gen; /* bumped when the endpoint changes (a 410 from an old one is no signal) */
     dest_t *dest;
     job_t *jobs; /* every job of this subscription (queued or in flight) */
     /* The validation handshake (not persisted). */
@@ -212,10 +220,33 @@ job_t *job_new(sub_t *sub, int kind, uint64_t seq, blob_t *body, uint32_t attemp
 void job_free(job_t *job); /* the job must be off its queue and connection */
 
 /* handshake.c */
-/* Adds the Standard Webhooks headers if the job's subscription has a secret. 0 or -1 (ENOMEM). */
-int job_sign(webhook_t *wh, const job_t *job, struct evkeyvalq *hdrs);
+/* Adds the Standard Webhooks headers, signing body[0..len) (the bytes sent), if the job's
+ * subscription has a secret. 0 or -1 (ENOMEM). */
+int job_sign(webhook_t *wh, const job_t *job, const char *body, size_t len, struct evkeyvalq *hdrs);
 struct event *hs_timer_new(webhook_t *wh, sub_t *sub);
 void hs_cancel(webhook_t *wh, sub_t *sub); /* stops sub's handshake, if any */
 void handshake_done(webhook_t *wh, job_t *job, int status, const char *err);
+
+/* modes.c: the request of one attempt in its subscription's content mode. */
+typedef struct {
+    blob_t *body;      /* the bytes sent (one reference) */
+    const char *ctype; /* the Content-Type, or NULL for none; static or into own */
+    char *own;
+    char *hdrs; /* further headers: nhdrs pairs "name\0value\0" */
+    size_t nhdrs;
+} wire_t;
+
+enum { WIRE_EPERM = 1 }; /* the event cannot be sent in this mode (a reason is given) */
+
+/* Builds the request of job (handshakes always structured). Returns 0, WIRE_EPERM (err says why)
+ * or WEBHOOK_ENOMEM; *w needs wire_fini in every case. */
+int wire_build(const job_t *job, wire_t *w, char *err, size_t errlen);
+void wire_fini(wire_t *w);
+/* Adds w's Content-Type and further headers to hdrs: 0 or -1 (ENOMEM). */
+int wire_add_headers(const wire_t *w, struct evkeyvalq *hdrs);
+
+/* retry_after.c: the delay a Retry-After value (delta-seconds or an HTTP-date, RFC 9110 §10.2.3)
+ * asks for, at wall clock now_us; a date in the past is 0. 0, or -1 if v is not one. */
+int retry_after_parse(const char *v, int64_t now_us, int64_t *delay_us);
 
 #endif

@@ -15,6 +15,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -280,6 +281,11 @@ static void on_request_done(struct evhttp_request *req, void *arg)
     } else if (status < 200) {
         snprintf(err, sizeof(err), "unexpected informational response");
         conn_kill(c);
+    } else if (status == 429 || status == 503) {
+        /* the receiver asks for a pause: delay the next attempt (webhook.h) */
+        const char *ra = evhttp_find_header(evhttp_request_get_input_headers(req), "Retry-After");
+        int64_t d = 0;
+        if (ra && retry_after_parse(ra, wh_now_us(wh), &d) == 0) job->retry_after_us = d;
     }
     if (!c->dead) schedule_pump(c->dest); /* idle again: take the next queued job */
     finish(wh, job, status, err);
@@ -380,28 +386,47 @@ static void conn_send(conn_t *c, job_t *job)
     }
     evhttp_request_set_error_cb(req, on_request_error);
     evhttp_request_set_chunked_cb(req, on_body_chunk);
+    /* the request in the subscription's content mode, built for this attempt */
+    wire_t w;
+    char werr[160] = "";
+    int rc = wire_build(job, &w, werr, sizeof(werr));
+    if (rc != 0) {
+        wire_fini(&w);
+        evhttp_request_free(req);
+        if (rc == WIRE_EPERM) {
+            job->permanent = 1;
+            wh_log(wh, 2, "cannot encode sub=%" PRIu64 " seq=%" PRIu64 ": %s", s->h.k1, job->seq,
+                   werr);
+        }
+        finish(wh, job, 0, rc == WIRE_EPERM ? werr : "out of memory");
+        return;
+    }
     struct evkeyvalq *h = evhttp_request_get_output_headers(req);
     char clen[32];
-    snprintf(clen, sizeof(clen), "%zu", job->body->len);
-    if (evhttp_add_header(h, "Host", s->ep.host_header) != 0 ||
-        evhttp_add_header(h, "Content-Type", "application/json; charset=utf-8") != 0 ||
+    snprintf(clen, sizeof(clen), "%zu", w.body->len);
+    if (evhttp_add_header(h, "Host", s->ep.host_header) != 0 || wire_add_headers(&w, h) != 0 ||
         evhttp_add_header(h, "Content-Length", clen) != 0 ||
-        evhttp_add_header(h, "User-Agent", wh->user_agent) != 0 || job_sign(wh, job, h) != 0) {
+        evhttp_add_header(h, "User-Agent", wh->user_agent) != 0 ||
+        job_sign(wh, job, w.body->data, w.body->len, h) != 0) {
+        wire_fini(&w);
         evhttp_request_free(req);
         finish(wh, job, 0, "out of memory");
         return;
     }
-    if (job->body->len) {
-        /* the event bytes are shared, not copied, for every delivery on the wire */
-        job->body->refs++;
-        if (evbuffer_add_reference(evhttp_request_get_output_buffer(req), job->body->data,
-                                   job->body->len, on_body_free, job->body) != 0) {
-            job->body->refs--;
+    if (w.body->len) {
+        /* the body bytes are shared, not copied (structured: by every delivery of the event) */
+        w.body->refs++;
+        if (evbuffer_add_reference(evhttp_request_get_output_buffer(req), w.body->data, w.body->len,
+                                   on_body_free, w.body) != 0) {
+            w.body->refs--;
+            wire_fini(&w);
             evhttp_request_free(req);
             finish(wh, job, 0, "out of memory");
             return;
         }
     }
+    wire_fini(&w);
+    job->ep_gen = s->ep_gen;
     c->job = job;
     c->err = 0;
     job->conn = c;
@@ -721,6 +746,7 @@ int pool_init(webhook_t *wh, char *err, size_t errlen)
 
 void pool_fini(webhook_t *wh)
 {
+    int lookups = 0;
     while (wh->dests) {
         dest_t *d = wh->dests;
         wh->dests = d->next;
@@ -729,7 +755,10 @@ void pool_fini(webhook_t *wh)
             d->conns = c->next;
             conn_free(c);
         }
-        if (d->lookup) d->lookup->d = NULL;
+        if (d->lookup) {
+            d->lookup->d = NULL;
+            lookups++;
+        }
         event_free(d->pump_ev);
         free(d->host);
         free(d);
@@ -744,6 +773,9 @@ void pool_fini(webhook_t *wh)
     /* pending lookups are failed; their callbacks find no destination and only free themselves */
     if (wh->dns) evdns_base_free(wh->dns, 1);
     wh->dns = NULL;
+    /* libevent runs the failed lookups' callbacks (which free their state) deferred, on the loop's
+     * next pass; at shutdown the loop has ended, so give it that one pass. */
+    if (lookups) event_base_loop(wh->base, EVLOOP_NONBLOCK | EVLOOP_ONCE);
     if (wh->ssl_ctx) SSL_CTX_free(wh->ssl_ctx);
     wh->ssl_ctx = NULL;
 }

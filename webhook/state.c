@@ -22,7 +22,7 @@ blob_t *blob_new(const char *data, size_t len)
     if (!b) return NULL;
     b->refs = 1;
     b->len = len;
-    if (len) memcpy(b->data, data, len);
+    if (len && data) memcpy(b->data, data, len);
     b->data[len] = '\0';
     return b;
 }

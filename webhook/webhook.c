@@ -219,14 +219,64 @@ static void del_retry(webhook_t *wh, uint64_t sub_id, uint64_t seq)
         wh_log(wh, 3, "retry not deleted sub=%" PRIu64 " seq=%" PRIu64, sub_id, seq);
 }
 
+static void sub_cancel_all(webhook_t *wh, sub_t *sub, int count_cursor);
+
+/* Forgets every retry of sub_id; with del_records their durable records are deleted too. */
+static void drop_sub_retries(webhook_t *wh, uint64_t sub_id, int del_records)
+{
+    for (size_t i = 0; i < wh->retries.nb; i++) {
+        hnode_t *n = wh->retries.b[i];
+        while (n) {
+            hnode_t *next = n->next;
+            if (n->k1 == sub_id) {
+                if (del_records) del_retry(wh, sub_id, n->k2);
+                retry_drop(wh, (retry_t *)n);
+            }
+            n = next;
+        }
+    }
+}
+
+/* A delivery of sub was answered 410 Gone (its job already freed): drop everything of sub that
+ * is pending, then tell the server (last, so that it may call back into the engine). */
+static void sub_gone(webhook_t *wh, sub_t *sub, uint64_t seq, uint32_t attempts, int tracked)
+{
+    uint64_t sub_id = sub->h.k1;
+    wh->stats.failed++;
+    wh_log(wh, 2,
+           "endpoint gone sub=%" PRIu64 " seq=%" PRIu64 " attempt=%" PRIu32
+           " status=410: deliveries cancelled, subscription to be disabled",
+           sub_id, seq, attempts);
+    if (tracked) {
+        ring_ent_t *e = ring_find(&wh->ring, seq);
+        WH_CHECK(e && e->remaining > 0);
+        e->remaining--;
+    }
+    /* queued and in-flight deliveries (and the handshake) go; their first attempts count as
+     * done, which is right: the subscription is disabled in the same commit */
+    sub_cancel_all(wh, sub, 1);
+    drop_sub_retries(wh, sub_id, 1);
+    cursor_advance(wh);
+    arm_retry_timer(wh);
+    wh->opts.on_gone(wh->opts.ctx, sub_id);
+}
+
 static void delivery_done(webhook_t *wh, job_t *job, int status, const char *err)
 {
-    uint64_t sub_id = job->sub->h.k1, seq = job->seq;
+    sub_t *sub = job->sub;
+    uint64_t sub_id = sub->h.k1, seq = job->seq;
     uint32_t attempts = job->attempts + 1;
-    int tracked = job->tracked, recorded = 1;
+    int tracked = job->tracked, recorded = 1, permanent = job->permanent;
+    int64_t retry_after = job->retry_after_us;
+    /* a 410 from an endpoint the subscription has since left says nothing about the new one */
+    int is_gone = status == 410 && wh->opts.on_gone && job->ep_gen == sub->ep_gen;
     retry_t *r = job->retry;
     if (r) r->job = NULL;
     job_free(job);
+    if (is_gone) {
+        sub_gone(wh, sub, seq, attempts, tracked);
+        return;
+    }
     /* A retry of this same delivery from an earlier run (reloaded at start) may exist too. */
     retry_t *other = r ? NULL : (retry_t *)htab_get(&wh->retries, sub_id, seq);
 
@@ -248,7 +298,7 @@ static void delivery_done(webhook_t *wh, job_t *job, int status, const char *err
         int64_t now = wh_now_us(wh);
         if (other) {
             /* that recorded retry already covers this delivery */
-        } else if (attempts > wh->opts.n_retry) {
+        } else if (attempts > wh->opts.n_retry || permanent) {
             store_dead_t d = {.dead_us = now, .attempts = attempts, .last_status = status};
             snprintf(d.last_error, sizeof(d.last_error), "%s", err);
             store_batch_t *b = batch(wh);
@@ -264,7 +314,16 @@ static void delivery_done(webhook_t *wh, job_t *job, int status, const char *err
                    sub_id, seq, attempts, status, err);
             if (r) retry_drop(wh, r);
         } else {
-            int64_t due = now + wh->retry_us[attempts - 1];
+            int64_t delay = wh->retry_us[attempts - 1];
+            if (retry_after > wh->opts.max_retry_after_us)
+                retry_after = wh->opts.max_retry_after_us;
+            if (retry_after > delay) {
+                delay = retry_after;
+                wh_log(wh, 1,
+                       "retry-after honoured sub=%" PRIu64 " seq=%" PRIu64 " delay_ms=%" PRId64,
+                       sub_id, seq, delay / 1000);
+            }
+            int64_t due = now + delay;
             put_retry(wh, sub_id, seq, due, attempts, status, err, &recorded);
             if (!r) r = retry_get(wh, sub_id, seq);
             if (r) {
@@ -324,8 +383,22 @@ static void sub_free(sub_t *sub)
 int webhook_sub_set(webhook_t *wh, uint64_t sub_id, const char *endpoint,
                     const unsigned char *secret, size_t secret_len)
 {
+    webhook_sub_opts_t o = {endpoint, secret, secret_len, WEBHOOK_MODE_STRUCTURED};
+    return webhook_sub_config(wh, sub_id, &o);
+}
+
+int webhook_sub_config(webhook_t *wh, uint64_t sub_id, const webhook_sub_opts_t *o)
+{
     endpoint_t ep;
-    if (!wh || (secret_len && !secret) || secret_len > INT_MAX) return WEBHOOK_EINVAL;
+    if (!wh || !o || !o->endpoint) return WEBHOOK_EINVAL;
+    const char *endpoint = o->endpoint;
+    const unsigned char *secret = o->secret;
+    size_t secret_len = o->secret_len;
+    webhook_mode_t mode = o->mode;
+    if ((secret_len && !secret) || secret_len > INT_MAX ||
+        (mode != WEBHOOK_MODE_STRUCTURED && mode != WEBHOOK_MODE_CLOUDEVENTS &&
+         mode != WEBHOOK_MODE_BINARY))
+        return WEBHOOK_EINVAL;
     int rc = endpoint_parse(endpoint, &ep);
     if (rc != WEBHOOK_OK) return rc;
     unsigned char *sec = NULL;
@@ -338,12 +411,13 @@ int webhook_sub_set(webhook_t *wh, uint64_t sub_id, const char *endpoint,
 
     sub_t *sub = sub_find(wh, sub_id);
     if (sub && strcmp(sub->url, endpoint) == 0) {
-        /* same endpoint: only the secret changes (the next attempt signs with it) */
+        /* same endpoint: only the secret and the mode change (from the next attempt on) */
         endpoint_fini(&ep);
         free(url);
         free(sub->secret);
         sub->secret = sec;
         sub->secret_len = sec ? secret_len : 0;
+        sub->mode = mode;
         return WEBHOOK_OK;
     }
     dest_t *d = pool_dest_get(wh, &ep);
@@ -371,6 +445,8 @@ int webhook_sub_set(webhook_t *wh, uint64_t sub_id, const char *endpoint,
     sub->url = url;
     sub->secret = sec;
     sub->secret_len = sec ? secret_len : 0;
+    sub->mode = mode;
+    sub->ep_gen++;
     sub->dest = d;
     if (old) {
         /* waiting jobs follow the subscription to its new destination; those on the wire finish
@@ -396,14 +472,7 @@ void webhook_sub_remove(webhook_t *wh, uint64_t sub_id)
     if (!sub) return;
     sub_cancel_all(wh, sub, 1);
     /* its retries go with it (the server deletes the durable ones with store_batch_del_sub) */
-    for (size_t i = 0; i < wh->retries.nb; i++) {
-        hnode_t *n = wh->retries.b[i];
-        while (n) {
-            hnode_t *next = n->next;
-            if (n->k1 == sub_id) retry_drop(wh, (retry_t *)n);
-            n = next;
-        }
-    }
+    drop_sub_retries(wh, sub_id, 0);
     htab_del(&wh->subs, &sub->h);
     pool_dest_release(wh, sub->dest);
     sub_free(sub);
@@ -660,7 +729,7 @@ webhook_t *webhook_new(struct event_base *base, store_t *st, const webhook_opts_
             snprintf(err, errlen, "webhook: negative validation delay");
             return NULL;
         }
-    if (opts->timeout_us < 0) {
+    if (opts->timeout_us < 0 || opts->max_retry_after_us < 0) {
         snprintf(err, errlen, "webhook: negative timeout");
         return NULL;
     }
@@ -693,6 +762,7 @@ webhook_t *webhook_new(struct event_base *base, store_t *st, const webhook_opts_
     if (!wh->opts.timeout_us) wh->opts.timeout_us = 45 * 1000000LL;
     if (!wh->opts.pool_size) wh->opts.pool_size = 4;
     if (!wh->opts.max_queued) wh->opts.max_queued = 10000;
+    if (!wh->opts.max_retry_after_us) wh->opts.max_retry_after_us = 3600 * 1000000LL;
     if (pool_init(wh, err, errlen) != WEBHOOK_OK) {
         webhook_free(wh);
         return NULL;

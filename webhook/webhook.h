@@ -48,6 +48,8 @@ typedef struct {
     size_t max_queued; /* deliveries queued in memory per destination before further ones are
                           recorded as retries instead; 0 = 10000 */
     const char *user_agent; /* NULL = "hendelse" */
+    /* The longest delay a receiver's Retry-After may impose on the next attempt; 0 = 1 h. */
+    int64_t max_retry_after_us;
 
     /* Hooks into the server. */
     void *ctx;
@@ -55,6 +57,19 @@ typedef struct {
     store_batch_t *(*open_batch)(void *ctx);
     /* A handshake of sub_id got a 2xx: the server marks the subscription validated. */
     void (*on_validated)(void *ctx, uint64_t sub_id);
+    /* A delivery of sub_id was answered 410 Gone (by the endpoint the subscription still has):
+     * the engine has already dropped that delivery (no retry, no dead letter; it counts as done
+     * for the cursor), cancelled every queued and in-flight delivery and the handshake of sub_id,
+     * and added the deletion of all its retry records to the commit batch. The server then
+     * disables the subscription (stops matching it), recording that in the same commit batch
+     * (open_batch) so that it is durable together with the cursor. The engine keeps the
+     * subscription set: the server may leave it so, or call webhook_sub_remove. Inside this hook
+     * every webhook_ function except webhook_free may be called (the engine calls it last, with
+     * its state consistent). Called once per 410; a later 410 from an attempt that was already
+     * answered can only come from a delivery started after the hook (e.g. a redelivery). NULL: a
+     * 410 is an ordinary failed attempt (retried on the schedule). A 410 to a handshake is always
+     * just a failed handshake attempt. */
+    void (*on_gone)(void *ctx, uint64_t sub_id);
     /* Logging, same signature as the server's srv_log (level 0 debug .. 3 error). */
     void (*log)(int level, const char *module, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));
@@ -77,6 +92,51 @@ void webhook_free(webhook_t *wh);
  * HMAC-SHA256(secret, id "." timestamp "." body)). Returns 0, WEBHOOK_EINVAL or WEBHOOK_ENOMEM. */
 int webhook_sub_set(webhook_t *wh, uint64_t sub_id, const char *endpoint,
                     const unsigned char *secret, size_t secret_len);
+
+/* How a subscription's deliveries are put on the wire (api.md: "CloudEvents beyond Altinn"). */
+typedef enum {
+    /* Altinn's: body = the stored event JSON, Content-Type: application/json; charset=utf-8. */
+    WEBHOOK_MODE_STRUCTURED = 0,
+    /* CloudEvents HTTP binding, structured mode: the same body, Content-Type:
+     * application/cloudevents+json; charset=utf-8. */
+    WEBHOOK_MODE_CLOUDEVENTS,
+    /* CloudEvents HTTP binding, binary mode: every attribute except data, data_base64 and
+     * datacontenttype as a "ce-<name>" header (null ones left out; numbers and booleans as their
+     * JSON text), its value percent-encoded as the binding requires (space, '"', '%' and every
+     * byte outside 0x21..0x7E as %XX, upper case). Content-Type = datacontenttype; without one it
+     * is application/json when there is "data", application/octet-stream when there is
+     * "data_base64", and left out when there is neither. Body: for "data" with a JSON media type
+     * (application/json, text/json, a +json suffix, or none) the compact JSON text of data;
+     * otherwise a JSON string's bytes (other values: their compact JSON text); for "data_base64"
+     * the decoded bytes; nothing without data. The event is parsed once per attempt. An event
+     * that cannot be put in binary mode (an object- or array-valued attribute, an attribute name
+     * that is not an HTTP token, bad base64, both data and data_base64) is dead-lettered at once
+     * with last_error saying why (it can be redelivered after changing the mode). */
+    WEBHOOK_MODE_BINARY,
+} webhook_mode_t;
+
+typedef struct {
+    const char *endpoint;        /* http(s) URL */
+    const unsigned char *secret; /* Standard Webhooks key bytes; NULL: unsigned */
+    size_t secret_len;
+    webhook_mode_t mode;
+} webhook_sub_opts_t;
+
+/* Sets (or updates) subscription sub_id as webhook_sub_set does, with a content mode. In every
+ * mode the signature covers the exact body bytes sent. Handshakes are always sent as
+ * WEBHOOK_MODE_STRUCTURED (application/json) whatever the mode. A new mode or secret applies from
+ * the next attempt; requests on the wire finish as they were sent. webhook_sub_set(wh, id, e, s,
+ * n) is webhook_sub_config with {e, s, n, WEBHOOK_MODE_STRUCTURED}. Returns 0, WEBHOOK_EINVAL (also
+ * for an unknown mode) or WEBHOOK_ENOMEM. */
+int webhook_sub_config(webhook_t *wh, uint64_t sub_id, const webhook_sub_opts_t *o);
+
+/* Receiver signals, for every mode:
+ * - 429 or 503 with Retry-After (delta-seconds, or an HTTP-date: IMF-fixdate, RFC 850 or asctime
+ *   form): the attempt fails as any other (same attempt numbering, last_status 429/503), and the
+ *   next one is due no earlier than max(the schedule's delay, Retry-After capped at
+ *   opts.max_retry_after_us). Handshake retries honour it the same way. An unparsable value is
+ *   ignored.
+ * - 410 Gone to a delivery: see opts.on_gone. */
 
 /* Forgets subscription sub_id: cancels its handshake, its queued and in-flight deliveries and its
  * retry timers. Its in-flight deliveries count as done for the cursor. (Its durable records are
