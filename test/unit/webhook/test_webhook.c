@@ -6,6 +6,7 @@
  * record or a dead letter. */
 #include "store/store.h"
 #include "tap.h"
+#include "webhook/internal.h" /* retry_after_parse */
 #include "webhook/webhook.h"
 
 #include <arpa/inet.h>
@@ -16,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <time.h>
@@ -116,6 +118,8 @@ typedef struct {
     size_t len;
     int answered; /* the status given, 0 if none (hanging) */
     int64_t at_ms;
+    int64_t at_us;   /* the engine's clock (test_now_us) when it arrived */
+    char hdrs[2048]; /* every header as "name: value\n", in order */
 } rreq_t;
 
 enum { MODE_OK, MODE_FAIL, MODE_REDIRECT, MODE_HANG };
@@ -124,7 +128,10 @@ typedef struct {
     struct evhttp *http;
     int port;
     int mode;
-    int fail_first; /* answer 500 to this many requests first */
+    int fail_first;   /* answer 500 to this many requests first */
+    int status_first; /* then answer status (with retry_after, if set) to this many */
+    int status;
+    char retry_after[64];
     int count;
     rreq_t reqs[MAXREQ];
     SSL_CTX *tls;
@@ -158,10 +165,25 @@ static void on_receive(struct evhttp_request *req, void *arg)
     if (q->len >= sizeof(q->body)) q->len = sizeof(q->body) - 1;
     evbuffer_copyout(in, q->body, q->len);
     q->at_ms = mono_ms();
+    q->at_us = test_now_us();
+    size_t hl = 0;
+    for (struct evkeyval *kv = h->tqh_first; kv; kv = kv->next.tqe_next) {
+        int n = snprintf(q->hdrs + hl, sizeof(q->hdrs) - hl, "%s: %s\n", kv->key, kv->value);
+        if (n < 0 || (size_t)n >= sizeof(q->hdrs) - hl) break;
+        hl += (size_t)n;
+    }
     int mode = r->mode;
     if (r->fail_first > 0) {
         r->fail_first--;
         mode = MODE_FAIL;
+    } else if (r->status_first > 0) {
+        r->status_first--;
+        q->answered = r->status;
+        if (r->retry_after[0])
+            evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After",
+                              r->retry_after);
+        evhttp_send_reply(req, r->status, "Status", NULL);
+        return;
     }
     switch (mode) {
     case MODE_OK:
@@ -222,8 +244,8 @@ static void recv_stop(recv_t *r)
     if (r->tls) SSL_CTX_free(r->tls);
 }
 
-static recv_t rA, rB, rR, rH, rF, rT,
-    rM; /* ok, fail, redirect, hang, fail-first, tls, tls-mismatch */
+static recv_t rA, rB, rR, rH, rF, rT, rM,
+    rS; /* ok, fail, redirect, hang, fail-first, tls, tls-mismatch, status-first */
 
 static int count_path(const recv_t *r, const char *path)
 {
@@ -262,7 +284,7 @@ static struct {
 static int nexpect;
 static char event_json[64][256]; /* by seq (small scenarios) */
 
-static const recv_t *all_recv[] = {&rA, &rB, &rR, &rH, &rF, &rT, &rM};
+static const recv_t *all_recv[] = {&rA, &rB, &rR, &rH, &rF, &rT, &rM, &rS};
 
 static int answered_2xx(uint64_t sub, uint64_t seq)
 {
@@ -1065,6 +1087,448 @@ static void test_literal_check(void)
        "literal check allows public addresses and leaves names alone");
 }
 
+/* ---- content modes, Retry-After, 410 Gone ---- */
+
+/* Stores an event with the given JSON (the store does not look inside). */
+static uint64_t add_event_json(const char *json)
+{
+    static int n;
+    char id[32];
+    snprintf(id, sizeof(id), "raw-%d", ++n);
+    store_event_in_t ev = {.id = id,
+                           .source = "urn:test",
+                           .type = "t",
+                           .resource = "urn:altinn:resource:r",
+                           .json = json,
+                           .json_len = strlen(json),
+                           .stored_us = wall_us()};
+    store_result_t res;
+    if (store_commit(st, NULL, &ev, 1, &res) != STORE_OK || res.res != STORE_RES_STORED) {
+        printf("# append failed\n");
+        exit(1);
+    }
+    return res.seq;
+}
+
+/* The ce- header lines of q, in order. */
+static const char *ce_lines(const rreq_t *q)
+{
+    static char out[2048];
+    size_t o = 0;
+    const char *p = q->hdrs;
+    while (*p) {
+        const char *nl = strchr(p, '\n');
+        size_t n = nl ? (size_t)(nl - p) + 1 : strlen(p);
+        if (strncasecmp(p, "ce-", 3) == 0 && o + n < sizeof(out)) {
+            memcpy(out + o, p, n);
+            o += n;
+        }
+        p += n;
+    }
+    out[o] = '\0';
+    return out;
+}
+
+static int has_header(const rreq_t *q, const char *name)
+{
+    char pat[64];
+    snprintf(pat, sizeof(pat), "%s: ", name);
+    size_t pl = strlen(pat);
+    for (const char *p = q->hdrs; *p;) {
+        if (strncasecmp(p, pat, pl) == 0) return 1;
+        const char *nl = strchr(p, '\n');
+        if (!nl) break;
+        p = nl + 1;
+    }
+    return 0;
+}
+
+static int body_is(const rreq_t *q, const void *b, size_t n)
+{
+    return q && q->len == n && memcmp(q->body, b, n) == 0;
+}
+
+static void test_retry_after_parse(void)
+{
+    int64_t now = 784111777LL * 1000000; /* Sun, 06 Nov 1994 08:49:37 GMT */
+    int64_t d = -1;
+    ok(retry_after_parse("120", now, &d) == 0 && d == 120000000, "Retry-After: 120 seconds");
+    ok(retry_after_parse(" 0 ", now, &d) == 0 && d == 0, "Retry-After: 0 with white space");
+    ok(retry_after_parse("99999999999999999999", now, &d) == 0 && d > 0,
+       "a huge delta saturates instead of overflowing");
+    ok(retry_after_parse("Sun, 06 Nov 1994 08:51:37 GMT", now, &d) == 0 && d == 120000000,
+       "IMF-fixdate");
+    ok(retry_after_parse("Sunday, 06-Nov-94 08:52:37 GMT", now, &d) == 0 && d == 180000000,
+       "RFC 850 date (two-digit year)");
+    ok(retry_after_parse("Sun Nov  6 08:53:37 1994", now, &d) == 0 && d == 240000000,
+       "asctime date");
+    ok(retry_after_parse("Tue, 29 Feb 2000 00:00:00 GMT", now, &d) == 0 &&
+           d == (951782400LL - 784111777LL) * 1000000,
+       "a leap day");
+    ok(retry_after_parse("Sat, 05 Nov 1994 08:49:37 GMT", now, &d) == 0 && d == 0,
+       "a date in the past: no delay");
+    int64_t now2 = 1700000000LL * 1000000; /* 2023 */
+    ok(retry_after_parse("Friday, 01-Jan-60 00:00:00 GMT", now2, &d) == 0 &&
+           d == (2840140800LL - 1700000000LL) * 1000000,
+       "RFC 850: 60 is 2060 when that is within 50 years");
+    ok(retry_after_parse("Friday, 01-Jan-99 00:00:00 GMT", now2, &d) == 0 && d == 0,
+       "RFC 850: 99 is 1999 (2099 is over 50 years ahead)");
+    const char *bad[] = {"",
+                         "soon",
+                         "-5",
+                         "1.5",
+                         "12 s",
+                         "Sun, 6 Nov 1994 08:49:37 GMT",
+                         "Sun, 06 Nov 1994 08:49:37 UTC",
+                         "Sun, 31 Feb 1994 08:49:37 GMT",
+                         "Sun, 06 Nov 1994 24:00:00 GMT",
+                         "Sun, 06 Nov 1994 08:49:37 GMT x",
+                         "Sun Nov 6 08:49:37 1994",
+                         "Fun, 06 Nov 1994 08:49:37 GMT"};
+    int nbad = 0;
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        nbad += retry_after_parse(bad[i], now, &d) != 0;
+    ok(nbad == (int)(sizeof(bad) / sizeof(bad[0])), "malformed values refused (%d)", nbad);
+}
+
+static void test_content_modes(void)
+{
+    scenario_begin();
+    webhook_opts_t o = base_opts();
+    int64_t sched[] = {0};
+    o.retry_us = sched;
+    o.n_retry = 0;
+    webhook_t *wh = new_engine(&o);
+    char u[256];
+    webhook_sub_opts_t so = {u, NULL, 0, WEBHOOK_MODE_CLOUDEVENTS};
+    url(u, sizeof(u), "http", "127.0.0.1", rA.port, 101, NULL);
+    ok(webhook_sub_config(wh, 101, &so) == 0, "sub_config cloudevents");
+    url(u, sizeof(u), "http", "127.0.0.1", rA.port, 102, NULL);
+    so.mode = WEBHOOK_MODE_BINARY;
+    so.secret = key1;
+    so.secret_len = sizeof(key1) - 1;
+    ok(webhook_sub_config(wh, 102, &so) == 0, "sub_config binary, signed");
+    so.mode = (webhook_mode_t)7;
+    ok(webhook_sub_config(wh, 103, &so) == WEBHOOK_EINVAL, "an unknown mode: EINVAL");
+    ok(webhook_sub_config(wh, 103, NULL) == WEBHOOK_EINVAL, "no options: EINVAL");
+    uint64_t cur;
+    webhook_start(wh, &cur);
+
+    /* cloudevents: the event JSON as is, its own media type */
+    uint64_t s1 = add_event(), sub101[] = {101};
+    dispatch(wh, s1, sub101, 1);
+    RUN_UNTIL(count_path(&rA, "/s101") == 1, 2000);
+    const rreq_t *q = find_req(&rA, "/s101", 0);
+    ok(q && strcmp(q->ctype, "application/cloudevents+json; charset=utf-8") == 0,
+       "cloudevents: Content-Type (%s)", q ? q->ctype : "-");
+    ok(q && body_is(q, event_json[s1], strlen(event_json[s1])) && ce_lines(q)[0] == '\0',
+       "cloudevents: the body is the event JSON, no ce- headers");
+
+    /* binary: one event per data shape, all to sub 102 (signed) */
+    static const char *ev[] = {
+        /* JSON data (spaced out, sent compact), JSON content type with a parameter */
+        "{\"specversion\":\"1.0\",\"id\":\"b-1\",\"source\":\"urn:test\",\"type\":\"t\","
+        "\"time\":\"2024-01-02T03:04:05Z\",\"resource\":\"urn:altinn:resource:r\","
+        "\"datacontenttype\":\"application/json; charset=utf-8\","
+        "\"data\": { \"a\" : [1, 2.5e3, {\"b\":\"x y\\u00e5\"}], \"c\": null }}",
+        /* text data; non-ASCII, '%', '"' and space in attribute values; typed extensions */
+        "{\"specversion\":\"1.0\",\"id\":\"b-2\",\"source\":\"urn:test\",\"type\":\"t\","
+        "\"subject\":\"bl\\u00e5b\\u00e6r 100%\",\"quote\":\"a\\\"b\",\"flag\":true,"
+        "\"count\":42,\"nothing\":null,\"datacontenttype\":\"text/plain\","
+        "\"data\":\"hello \\\"world\\\"\\nline 2\"}",
+        /* data_base64 with a NUL and 0xff */
+        "{\"specversion\":\"1.0\",\"id\":\"b-3\",\"source\":\"urn:test\",\"type\":\"t\","
+        "\"datacontenttype\":\"image/png\",\"data_base64\":\"AAEC/w==\"}",
+        /* no data, no datacontenttype */
+        "{\"specversion\":\"1.0\",\"id\":\"b-4\",\"source\":\"urn:test\",\"type\":\"t\"}",
+        /* a JSON string as data without datacontenttype: application/json, the JSON text */
+        "{\"specversion\":\"1.0\",\"id\":\"b-5\",\"source\":\"urn:test\",\"type\":\"t\","
+        "\"data\":\"just \\\"text\\\"\"}",
+        /* a +json media type */
+        "{\"specversion\":\"1.0\",\"id\":\"b-6\",\"source\":\"urn:test\",\"type\":\"t\","
+        "\"datacontenttype\":\"application/vnd.x+json\",\"data\":\"s\"}",
+        /* data_base64 without datacontenttype */
+        "{\"specversion\":\"1.0\",\"id\":\"b-7\",\"source\":\"urn:test\",\"type\":\"t\","
+        "\"data_base64\":\"aGk\"}",
+    };
+    enum { NEV = sizeof(ev) / sizeof(ev[0]) };
+    uint64_t seq[NEV], sub102[] = {102};
+    for (int i = 0; i < NEV; i++) {
+        seq[i] = add_event_json(ev[i]);
+        webhook_dispatch(wh, seq[i], ev[i], strlen(ev[i]), sub102, 1);
+    }
+    RUN_UNTIL(count_path(&rA, "/s102") == NEV && durable_cursor() == seq[NEV - 1], 3000);
+    ok(count_path(&rA, "/s102") == NEV, "binary: %d deliveries (%d)", NEV,
+       count_path(&rA, "/s102"));
+    const rreq_t *b[NEV];
+    for (int i = 0; i < NEV; i++) {
+        b[i] = NULL;
+        char id[16];
+        snprintf(id, sizeof(id), "ce-id: b-%d\n", i + 1);
+        for (int k = 0; k < count_path(&rA, "/s102"); k++) {
+            const rreq_t *x = find_req(&rA, "/s102", k);
+            if (x && strstr(x->hdrs, id)) b[i] = x;
+        }
+    }
+    ok(b[0] && strcmp(ce_lines(b[0]), "ce-specversion: 1.0\nce-id: b-1\nce-source: urn:test\n"
+                                      "ce-type: t\nce-time: 2024-01-02T03:04:05Z\n"
+                                      "ce-resource: urn:altinn:resource:r\n") == 0,
+       "binary: every attribute but data and datacontenttype as a ce- header, in order");
+    ok(b[0] && strcmp(b[0]->ctype, "application/json; charset=utf-8") == 0,
+       "binary: Content-Type is the datacontenttype");
+    const char *j1 = "{\"a\":[1,2.5e3,{\"b\":\"x y\xc3\xa5\"}],\"c\":null}";
+    ok(body_is(b[0], j1, strlen(j1)), "binary: JSON data as compact JSON text (%s)",
+       b[0] ? b[0]->body : "-");
+    ok(b[0] && !has_header(b[0], "ce-datacontenttype") && !has_header(b[0], "ce-data"),
+       "binary: no ce-datacontenttype, no ce-data");
+    ok(b[0] && sign_ok(b[0], key1, sizeof(key1) - 1), "binary: the signature covers the body sent");
+    ok(b[1] && strcmp(ce_lines(b[1]), "ce-specversion: 1.0\nce-id: b-2\nce-source: urn:test\n"
+                                      "ce-type: t\nce-subject: bl%C3%A5b%C3%A6r%20100%25\n"
+                                      "ce-quote: a%22b\nce-flag: true\nce-count: 42\n") == 0,
+       "binary: values percent-encoded (non-ASCII, space, '%%', '\"'), typed extensions as "
+       "text, null left out");
+    const char *t2 = "hello \"world\"\nline 2";
+    ok(b[1] && strcmp(b[1]->ctype, "text/plain") == 0 && body_is(b[1], t2, strlen(t2)),
+       "binary: text data as the string's bytes");
+    static const unsigned char bin[] = {0, 1, 2, 0xff};
+    ok(b[2] && strcmp(b[2]->ctype, "image/png") == 0 && body_is(b[2], bin, 4) &&
+           strcmp(b[2]->clen, "4") == 0,
+       "binary: data_base64 decoded to the body");
+    ok(b[2] && sign_ok(b[2], key1, sizeof(key1) - 1) && !has_header(b[2], "ce-data_base64"),
+       "binary: the signature covers the decoded bytes exactly");
+    ok(b[3] && b[3]->len == 0 && strcmp(b[3]->clen, "0") == 0 && b[3]->ctype[0] == '\0',
+       "binary: no data: empty body, no Content-Type (%s)", b[3] ? b[3]->ctype : "-");
+    ok(b[4] && strcmp(b[4]->ctype, "application/json") == 0 &&
+           body_is(b[4], "\"just \\\"text\\\"\"", 15),
+       "binary: a string without datacontenttype is JSON text (%s)", b[4] ? b[4]->body : "-");
+    ok(b[5] && body_is(b[5], "\"s\"", 3), "binary: +json counts as JSON");
+    ok(b[6] && strcmp(b[6]->ctype, "application/octet-stream") == 0 && body_is(b[6], "hi", 2),
+       "binary: data_base64 without datacontenttype (unpadded)");
+
+    /* an event the binary mode cannot express is dead-lettered at once */
+    const char *badev = "{\"specversion\":\"1.0\",\"id\":\"b-8\",\"source\":\"urn:test\","
+                        "\"type\":\"t\",\"obj\":{\"a\":1}}";
+    uint64_t s8 = add_event_json(badev);
+    int n102 = count_path(&rA, "/s102");
+    webhook_dispatch(wh, s8, badev, strlen(badev), sub102, 1);
+    RUN_UNTIL(load_dead(102) == 1 && durable_cursor() == s8, 2000);
+    ok(ndead == 1 && deads[0].seq == s8 && deads[0].d.attempts == 1 &&
+           strcmp(deads[0].d.last_error, "binary mode: attribute is not a scalar: obj") == 0,
+       "binary: an object attribute is dead-lettered at once (%s)",
+       ndead ? deads[0].d.last_error : "-");
+    ok(count_path(&rA, "/s102") == n102, "nothing was sent for it");
+
+    /* the handshake of a binary subscription is structured */
+    const char *hs = "{\"specversion\":\"1.0\",\"id\":\"h\",\"source\":\"urn:x\","
+                     "\"type\":\"platform.events.validatesubscription\"}";
+    webhook_handshake(wh, 102, hs, strlen(hs));
+    RUN_UNTIL(was_validated(102), 2000);
+    q = find_req(&rA, "/s102", count_path(&rA, "/s102") - 1);
+    ok(was_validated(102) && q && strcmp(q->ctype, "application/json; charset=utf-8") == 0 &&
+           body_is(q, hs, strlen(hs)) && ce_lines(q)[0] == '\0' &&
+           sign_ok(q, key1, sizeof(key1) - 1),
+       "handshake of a binary subscription: structured JSON, signed");
+
+    /* webhook_sub_set on the same endpoint: back to structured from the next attempt */
+    url(u, sizeof(u), "http", "127.0.0.1", rA.port, 102, NULL);
+    ok(webhook_sub_set(wh, 102, u, NULL, 0) == 0, "sub_set keeps working (structured)");
+    uint64_t s9 = add_event();
+    n102 = count_path(&rA, "/s102");
+    dispatch(wh, s9, sub102, 1);
+    RUN_UNTIL(count_path(&rA, "/s102") == n102 + 1, 2000);
+    q = find_req(&rA, "/s102", n102);
+    ok(q && strcmp(q->ctype, "application/json; charset=utf-8") == 0 &&
+           body_is(q, event_json[s9], strlen(event_json[s9])) && q->wsig[0] == '\0',
+       "structured again, unsigned");
+    scenario_end(wh);
+}
+
+static void test_retry_after(void)
+{
+    scenario_begin();
+    webhook_opts_t o = base_opts();
+    int64_t sched[] = {40000, 40000, 40000};
+    o.retry_us = sched;
+    o.n_retry = 3;
+    webhook_t *wh = new_engine(&o);
+    char u[256];
+    url(u, sizeof(u), "http", "127.0.0.1", rS.port, 110, NULL);
+    webhook_sub_set(wh, 110, u, NULL, 0);
+    uint64_t cur;
+    webhook_start(wh, &cur);
+
+    /* 429 with delta-seconds */
+    rS.status_first = 1;
+    rS.status = 429;
+    snprintf(rS.retry_after, sizeof(rS.retry_after), "1");
+    uint64_t s1 = add_event(), sub110[] = {110};
+    dispatch(wh, s1, sub110, 1);
+    RUN_UNTIL(count_path(&rS, "/s110") == 1 && (load_retries(), nretries == 1), 2000);
+    const retry_rec_t *r = find_retry(110, s1);
+    const rreq_t *q0 = find_req(&rS, "/s110", 0);
+    ok(r && r->r.attempts == 1 && r->r.last_status == 429, "429: a failed attempt, recorded");
+    ok(r && q0 && r->r.due_us >= q0->at_us + 1000000 && r->r.due_us < q0->at_us + 1500000,
+       "429 Retry-After: 1: due a second later (%" PRId64 " ms)",
+       r && q0 ? (r->r.due_us - q0->at_us) / 1000 : -1);
+    RUN_UNTIL(count_path(&rS, "/s110") == 2, 3000);
+    const rreq_t *q1 = find_req(&rS, "/s110", 1);
+    ok(q0 && q1 && q1->at_ms - q0->at_ms >= 995 && q1->at_ms - q0->at_ms < 2000,
+       "the next attempt waited for Retry-After, not the 40 ms schedule (%" PRId64 " ms)",
+       q0 && q1 ? q1->at_ms - q0->at_ms : -1);
+    RUN_UNTIL((load_retries(), nretries == 0), 1000);
+    ok(nretries == 0 && q1 && q1->answered == 200, "then delivered");
+
+    /* 503 with an HTTP-date two seconds ahead */
+    int64_t t = test_now_us() / 1000000 + 2;
+    time_t tt = (time_t)t;
+    struct tm tm;
+    gmtime_r(&tt, &tm);
+    strftime(rS.retry_after, sizeof(rS.retry_after), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    rS.status_first = 1;
+    rS.status = 503;
+    uint64_t s2 = add_event();
+    dispatch(wh, s2, sub110, 1);
+    RUN_UNTIL(count_path(&rS, "/s110") == 3 && (load_retries(), nretries == 1), 2000);
+    r = find_retry(110, s2);
+    ok(r && r->r.last_status == 503 && r->r.attempts == 1 && r->r.due_us >= t * 1000000 &&
+           r->r.due_us < t * 1000000 + 200000,
+       "503 Retry-After: %s: due at that time", rS.retry_after);
+    RUN_UNTIL(count_path(&rS, "/s110") == 4, 4000);
+    const rreq_t *q3 = find_req(&rS, "/s110", 3);
+    ok(q3 && q3->at_us >= t * 1000000, "the next attempt came after the date (%" PRId64 " ms)",
+       q3 ? (q3->at_us - t * 1000000) / 1000 : -1);
+    scenario_end(wh);
+
+    /* the cap, and a schedule longer than Retry-After */
+    scenario_begin();
+    o.max_retry_after_us = 300000;
+    int64_t sched2[] = {40000, 600000};
+    o.retry_us = sched2;
+    o.n_retry = 2;
+    wh = new_engine(&o);
+    url(u, sizeof(u), "http", "127.0.0.1", rS.port, 111, NULL);
+    webhook_sub_set(wh, 111, u, NULL, 0);
+    webhook_start(wh, &cur);
+    rS.status_first = 2;
+    rS.status = 429;
+    snprintf(rS.retry_after, sizeof(rS.retry_after), "3600");
+    uint64_t s3 = add_event(), sub111[] = {111};
+    dispatch(wh, s3, sub111, 1);
+    RUN_UNTIL(count_path(&rS, "/s111") == 3, 4000);
+    q0 = find_req(&rS, "/s111", 0);
+    q1 = find_req(&rS, "/s111", 1);
+    const rreq_t *q2 = find_req(&rS, "/s111", 2);
+    ok(q0 && q1 && q1->at_ms - q0->at_ms >= 295 && q1->at_ms - q0->at_ms < 1000,
+       "Retry-After: 3600 capped at max_retry_after_us 300 ms (%" PRId64 " ms)",
+       q0 && q1 ? q1->at_ms - q0->at_ms : -1);
+    ok(q1 && q2 && q2->at_ms - q1->at_ms >= 595 && q2->at_ms - q1->at_ms < 1500,
+       "a schedule delay longer than the capped Retry-After wins (%" PRId64 " ms)",
+       q1 && q2 ? q2->at_ms - q1->at_ms : -1);
+    ok(q2 && q2->answered == 200, "then delivered");
+
+    /* without on_gone a 410 is an ordinary failure */
+    rS.status_first = 1;
+    rS.status = 410;
+    rS.retry_after[0] = '\0';
+    uint64_t s4 = add_event();
+    dispatch(wh, s4, sub111, 1);
+    RUN_UNTIL((load_retries(), find_retry(111, s4) != NULL), 2000);
+    r = find_retry(111, s4);
+    ok(r && r->r.last_status == 410 && r->r.attempts == 1,
+       "without on_gone, 410 is retried like any failure");
+    RUN_UNTIL((load_retries(), nretries == 0), 2000);
+    scenario_end(wh);
+}
+
+static uint64_t gone_subs[8];
+static int ngone, gone_remove;
+static webhook_t *gone_wh;
+
+static void test_on_gone(void *ctx, uint64_t sub_id)
+{
+    (void)ctx;
+    if (ngone < 8) gone_subs[ngone++] = sub_id;
+    if (gone_remove) remove_sub(gone_wh, sub_id); /* calls back into the engine */
+}
+
+static void test_gone(void)
+{
+    scenario_begin();
+    webhook_opts_t o = base_opts();
+    int64_t sched[] = {10 * 1000000, 10 * 1000000};
+    o.retry_us = sched;
+    o.n_retry = 2;
+    int64_t vs[] = {30000};
+    o.validation_us = vs;
+    o.n_validation = 1;
+    o.pool_size = 1;
+    o.on_gone = test_on_gone;
+    webhook_t *wh = gone_wh = new_engine(&o);
+    ngone = 0;
+    gone_remove = 0;
+    char u[256];
+    url(u, sizeof(u), "http", "127.0.0.1", rS.port, 120, NULL);
+    webhook_sub_set(wh, 120, u, NULL, 0);
+    url(u, sizeof(u), "http", "127.0.0.1", rA.port, 121, NULL);
+    webhook_sub_set(wh, 121, u, NULL, 0);
+    uint64_t cur;
+    webhook_start(wh, &cur);
+
+    /* a first failure leaves a retry record (due in 10 s) */
+    rS.fail_first = 1;
+    uint64_t s1 = add_event(), both[] = {120, 121};
+    webhook_dispatch(wh, s1, event_json[s1], strlen(event_json[s1]), both, 2);
+    RUN_UNTIL(durable_cursor() == s1 && (load_retries(), find_retry(120, s1)), 2000);
+    ok(find_retry(120, s1) != NULL, "a retry is pending for sub 120");
+    /* then 410: one on the wire, two queued behind it (pool of 1) */
+    rS.status_first = 100;
+    rS.status = 410;
+    rS.retry_after[0] = '\0';
+    uint64_t s[3];
+    for (int i = 0; i < 3; i++) {
+        s[i] = add_event();
+        webhook_dispatch(wh, s[i], event_json[s[i]], strlen(event_json[s[i]]), both, 2);
+    }
+    RUN_UNTIL(ngone > 0 && durable_cursor() == s[2], 2000);
+    run_for(100);
+    ok(ngone == 1 && gone_subs[0] == 120, "on_gone called once, for sub 120 (%d)", ngone);
+    ok(count_path(&rS, "/s120") == 2, "no attempt after the 410 (%d requests)",
+       count_path(&rS, "/s120"));
+    ok(count_path(&rA, "/s121") == 4, "the other subscription got all 4 events");
+    ok(load_dead(120) == 0, "no dead letter");
+    load_retries();
+    ok(find_retry(120, s1) == NULL && nretries == 0, "its retry records were deleted (%d left)",
+       nretries);
+    ok(durable_cursor() == s[2], "the cursor passed every event");
+    webhook_stats_t sts;
+    webhook_get_stats(wh, &sts);
+    ok(sts.retries_pending == 0 && sts.queued == 0 && sts.in_flight == 0,
+       "nothing pending, queued or in flight");
+    ok(log_has("endpoint gone sub=120"), "logged");
+
+    /* a 410 to a handshake is only a failed handshake */
+    webhook_handshake(wh, 120, "{}", 2);
+    RUN_UNTIL(log_has("handshake given up sub=120"), 2000);
+    ok(count_path(&rS, "/s120") == 4 && ngone == 1 && !was_validated(120),
+       "handshake: 410 retried on the validation schedule, on_gone not called");
+
+    /* calling into the engine from on_gone: the hook removes the subscription */
+    gone_remove = 1;
+    url(u, sizeof(u), "http", "127.0.0.1", rS.port, 122, NULL);
+    webhook_sub_set(wh, 122, u, NULL, 0);
+    uint64_t s5 = add_event(), s6 = add_event(), sub122[] = {122};
+    webhook_dispatch(wh, s5, event_json[s5], strlen(event_json[s5]), sub122, 1);
+    webhook_dispatch(wh, s6, event_json[s6], strlen(event_json[s6]), sub122, 1);
+    RUN_UNTIL(ngone == 2 && durable_cursor() == s6, 2000);
+    ok(ngone == 2 && gone_subs[1] == 122 && durable_cursor() == s6,
+       "on_gone may remove the subscription");
+    ok(webhook_redeliver(wh, 122, s5) == WEBHOOK_EINVAL && count_path(&rS, "/s122") == 1,
+       "it is gone, after one request");
+    rS.status_first = 0;
+    gone_remove = 0;
+    scenario_end(wh);
+}
+
 static int make_certs(const char *dir)
 {
     char cmd[4096];
@@ -1119,6 +1583,7 @@ int main(void)
     recv_start(&rF, MODE_OK, NULL, NULL);
     recv_start(&rT, MODE_OK, cert, key);
     recv_start(&rM, MODE_OK, ocert, okey);
+    recv_start(&rS, MODE_OK, NULL, NULL);
 
     test_success();
     test_retries_dead_redeliver();
@@ -1131,9 +1596,13 @@ int main(void)
     test_dns();
     test_refused_port();
     test_literal_check();
+    test_retry_after_parse();
+    test_content_modes();
+    test_retry_after();
+    test_gone();
     ok(violations == 0, "crash-safety invariant held after all %d commits", commits);
 
-    recv_t *rs[] = {&rA, &rB, &rR, &rH, &rF, &rT, &rM};
+    recv_t *rs[] = {&rA, &rB, &rR, &rH, &rF, &rT, &rM, &rS};
     for (size_t i = 0; i < sizeof(rs) / sizeof(rs[0]); i++)
         recv_stop(rs[i]);
     event_free(commit_ev);
