@@ -59,16 +59,6 @@ static void arena_fini(arena_t *a)
     }
 }
 
-val_t filter_cesql_zero(int t)
-{
-    val_t v;
-    memset(&v, 0, sizeof v);
-    v.type = t == FILTER_CESQL_INTEGER || t == FILTER_CESQL_STRING ? (filter_cesql_type_t)t
-                                                                   : FILTER_CESQL_BOOLEAN;
-    v.s = "";
-    return v;
-}
-
 int filter_cesql_parse_int(const char *s, size_t len, int32_t *out)
 {
     size_t i = 0;
@@ -242,8 +232,8 @@ static int ev_arith(const ectx_t *c, const node_t *n, val_t *out)
     err = ev(c, k[1], &r);
     if (err) return stop(n, err, out);
     int first = 0;
-    keep_first(&first, filter_cesql_cast(&l, FILTER_CESQL_INTEGER, 0, c->a));
-    keep_first(&first, filter_cesql_cast(&r, FILTER_CESQL_INTEGER, 0, c->a));
+    keep_first(&first, filter_cesql_cast_to(&l, FILTER_CESQL_INTEGER, c->a));
+    keep_first(&first, filter_cesql_cast_to(&r, FILTER_CESQL_INTEGER, c->a));
     int64_t a = l.i, b = r.i, v = 0;
     switch (n->op) {
     case OP_ADD:
@@ -297,7 +287,7 @@ static int ev_eq(const ectx_t *c, const node_t *n, val_t *out)
     if (err) return stop(n, err, out);
     /* = is ambiguous (Boolean, Integer, String): the right operand's type picks the definition
      * and the left operand is cast to it (spec 3.7). */
-    int first = filter_cesql_cast(&l, r.type, 0, c->a);
+    int first = filter_cesql_cast_to(&l, r.type, c->a);
     *out = filter_cesql_zero(FILTER_CESQL_BOOLEAN);
     out->b = equal(&l, &r) ^ (n->op == OP_NE);
     return first;
@@ -312,8 +302,8 @@ static int ev_ord(const ectx_t *c, const node_t *n, val_t *out)
     err = ev(c, k[1], &r);
     if (err) return stop(n, err, out);
     int first = 0;
-    keep_first(&first, filter_cesql_cast(&l, FILTER_CESQL_INTEGER, 0, c->a));
-    keep_first(&first, filter_cesql_cast(&r, FILTER_CESQL_INTEGER, 0, c->a));
+    keep_first(&first, filter_cesql_cast_to(&l, FILTER_CESQL_INTEGER, c->a));
+    keep_first(&first, filter_cesql_cast_to(&r, FILTER_CESQL_INTEGER, c->a));
     int b = 0;
     switch (n->op) {
     case OP_LT:
@@ -344,7 +334,7 @@ static int ev_logic(const ectx_t *c, const node_t *n, val_t *out)
         val_t v;
         int err = ev(c, k[i], &v);
         if (err) return stop(n, err, out);
-        keep_first(&first, filter_cesql_cast(&v, FILTER_CESQL_BOOLEAN, 0, c->a));
+        keep_first(&first, filter_cesql_cast_to(&v, FILTER_CESQL_BOOLEAN, c->a));
         if (n->kind == N_AND) {
             if (!v.b) {
                 acc = 0;
@@ -376,7 +366,7 @@ static int ev_in(const ectx_t *c, const node_t *n, val_t *out)
         err = ev(c, k[i], &y);
         if (err) return stop(n, err, out);
         /* IN's own rule: the set elements are cast to the left operand's type. */
-        keep_first(&first, filter_cesql_cast(&y, x.type, 0, c->a));
+        keep_first(&first, filter_cesql_cast_to(&y, x.type, c->a));
         found = equal(&x, &y);
     }
     *out = filter_cesql_zero(FILTER_CESQL_BOOLEAN);
@@ -399,7 +389,7 @@ static int ev_call(const ectx_t *c, const node_t *n, val_t *out)
         int err = ev(c, k[i], &args[i]);
         if (err) return stop(n, err, out);
         int t = i < f->nparams ? f->params[i] : f->rest;
-        keep_first(&first, filter_cesql_cast(&args[i], t, 0, c->a));
+        keep_first(&first, filter_cesql_cast_to(&args[i], t, c->a));
     }
     keep_first(&first, f->fn(args, n->nkids, c->a, out));
     return first;
@@ -414,7 +404,6 @@ static int ev(const ectx_t *c, uint32_t idx, val_t *out)
         *out = n->lit;
         return 0;
     case N_ATTR:
-        *out = filter_cesql_zero(FILTER_CESQL_BOOLEAN);
         if (!c->fn(c->ctx, n->name, out)) {
             /* The attribute has no type to take a zero value from: Boolean, as spec 3.2 says. */
             *out = filter_cesql_zero(FILTER_CESQL_BOOLEAN);
@@ -437,13 +426,13 @@ static int ev(const ectx_t *c, uint32_t idx, val_t *out)
     case N_NOT:
         err = ev(c, c->e->kids[n->kid], out);
         if (err) return stop(n, err, out);
-        err = filter_cesql_cast(out, FILTER_CESQL_BOOLEAN, 0, c->a);
+        err = filter_cesql_cast_to(out, FILTER_CESQL_BOOLEAN, c->a);
         out->b = !out->b;
         return err;
     case N_NEG:
         err = ev(c, c->e->kids[n->kid], out);
         if (err) return stop(n, err, out);
-        err = filter_cesql_cast(out, FILTER_CESQL_INTEGER, 0, c->a);
+        err = filter_cesql_cast_to(out, FILTER_CESQL_INTEGER, c->a);
         if (out->i == INT32_MIN) {
             /* Like ABS: the nearest value and a math error. */
             out->i = INT32_MAX;
@@ -464,7 +453,7 @@ static int ev(const ectx_t *c, uint32_t idx, val_t *out)
     case N_LIKE: {
         err = ev(c, c->e->kids[n->kid], out);
         if (err) return stop(n, err, out);
-        err = filter_cesql_cast(out, FILTER_CESQL_STRING, 0, c->a);
+        err = filter_cesql_cast_to(out, FILTER_CESQL_STRING, c->a);
         int m = like(c->e->pats + n->pat, n->npat, out->s, out->len);
         *out = filter_cesql_zero(FILTER_CESQL_BOOLEAN);
         out->b = m ^ n->neg;

@@ -114,7 +114,19 @@ int filter_cesql_parse_int(const char *s, size_t len, int32_t *out);
 /* String -> Boolean per spec 3.7: "true"/"false" in any case. Returns 1 and sets *out, or 0. */
 int filter_cesql_parse_bool(const char *s, size_t len, int *out);
 
-/* The zero value of a type (Boolean false for ANY). */
-val_t filter_cesql_zero(int t);
+/* The zero value of a type (Boolean false for ANY). Inline: the evaluator makes one per operator. */
+static inline val_t filter_cesql_zero(int t)
+{
+    val_t v = {FILTER_CESQL_BOOLEAN, 0, 0, "", 0, NULL};
+    if (t == FILTER_CESQL_INTEGER || t == FILTER_CESQL_STRING) v.type = (filter_cesql_type_t)t;
+    return v;
+}
+
+/* An implicit cast, with the common case (nothing to do) kept out of the call. */
+static inline int filter_cesql_cast_to(val_t *v, int t, arena_t *a)
+{
+    if (t == FILTER_CESQL_ANY || (int)v->type == t) return 0;
+    return filter_cesql_cast(v, t, 0, a);
+}
 
 #endif
