@@ -50,6 +50,16 @@ static int is_tchar(unsigned char c)
            (c && strchr("!#$%&'*+-.^_`|~", c));
 }
 
+/* 1 if s[0..n) can be sent as it is as a header value (Content-Type is not percent-encoded). */
+static int header_value_ok(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if ((c < 0x20 && c != '\t') || c == 0x7f) return 0;
+    }
+    return 1;
+}
+
 /* Appends v[0..n) percent-encoded as the HTTP binding (§3.1.3.2) requires: space, '"', '%' and
  * everything outside printable ASCII. UTF-8 is encoded byte by byte, which is the same as
  * encoding each character's UTF-8 bytes. */
@@ -192,10 +202,10 @@ static int build_binary(const blob_t *ev, wire_t *w, char *err, size_t errlen)
             continue;
         }
         if (strcmp(name, "datacontenttype") == 0) {
-            if (v->type == FILTER_JSON_STRING)
+            if (v->type == FILTER_JSON_STRING && header_value_ok(v->str, v->len))
                 dct = v->str;
             else if (v->type != FILTER_JSON_NULL)
-                rc = fail(err, errlen, "datacontenttype is not a string", NULL);
+                rc = fail(err, errlen, "datacontenttype is not a header value", NULL);
             continue;
         }
         size_t vl = 0;

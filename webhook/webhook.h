@@ -110,8 +110,9 @@ typedef enum {
      * otherwise a JSON string's bytes (other values: their compact JSON text); for "data_base64"
      * the decoded bytes; nothing without data. The event is parsed once per attempt. An event
      * that cannot be put in binary mode (an object- or array-valued attribute, an attribute name
-     * that is not an HTTP token, bad base64, both data and data_base64) is dead-lettered at once
-     * with last_error saying why (it can be redelivered after changing the mode). */
+     * that is not an HTTP token, a datacontenttype with control characters, bad base64, both data
+     * and data_base64) is dead-lettered at once with last_error saying why (it can be redelivered
+     * after changing the mode). */
     WEBHOOK_MODE_BINARY,
 } webhook_mode_t;
 
