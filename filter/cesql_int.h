@@ -114,7 +114,8 @@ int filter_cesql_parse_int(const char *s, size_t len, int32_t *out);
 /* String -> Boolean per spec 3.7: "true"/"false" in any case. Returns 1 and sets *out, or 0. */
 int filter_cesql_parse_bool(const char *s, size_t len, int *out);
 
-/* The zero value of a type (Boolean false for ANY). Inline: the evaluator makes one per operator. */
+/* The zero value of a type (Boolean false for ANY). Inline: the evaluator makes one per operator.
+ */
 static inline val_t filter_cesql_zero(int t)
 {
     val_t v = {FILTER_CESQL_BOOLEAN, 0, 0, "", 0, NULL};

@@ -1,59 +1,15 @@
-/* filter/cesql_parse: the CESQL lexer and parser. It compiles expression text into the flat tree of
- * cesql_int.h, resolving functions and checking their arity on the way, so that evaluation never
- * looks at text again. Precedence climbing; see cesql.h for the precedence and grouping rules. */
-#include <stdarg.h>
+/* filter/cesql_parse: the CESQL parser (the lexer is cesql_lex.c). It compiles expression text into
+ * the flat tree of cesql_int.h, resolving functions and checking their arity on the way, so that
+ * evaluation never looks at text again. Precedence climbing; see cesql.h for the precedence and
+ * grouping rules. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cesql_int.h"
+#include "cesql_lex.h"
 #include "json.h"
 #include "util.h"
-
-enum {
-    T_EOF,
-    T_LPAREN,
-    T_RPAREN,
-    T_COMMA,
-    T_PLUS,
-    T_MINUS,
-    T_STAR,
-    T_SLASH,
-    T_PERCENT,
-    T_EQ,
-    T_NE,
-    T_LT,
-    T_LE,
-    T_GT,
-    T_GE,
-    T_INT,  /* unsigned digits; ival saturates above 2^31 */
-    T_STR,  /* start/end include the quotes */
-    T_WORD, /* identifier or function name */
-    /* keywords */
-    T_AND,
-    T_OR,
-    T_XOR,
-    T_NOT,
-    T_LIKE,
-    T_IN,
-    T_EXISTS,
-    T_TRUE,
-    T_FALSE,
-};
-
-static const struct {
-    const char *word;
-    int tok;
-} keywords[] = {
-    {"AND", T_AND}, {"OR", T_OR},         {"XOR", T_XOR},   {"NOT", T_NOT},     {"LIKE", T_LIKE},
-    {"IN", T_IN},   {"EXISTS", T_EXISTS}, {"TRUE", T_TRUE}, {"FALSE", T_FALSE},
-};
-
-typedef struct {
-    int kind;
-    size_t start, end; /* byte range in the source */
-    int64_t ival;
-} tok_t;
 
 /* Binding levels, loosest first. NOT and unary minus take an operand at L_UNARY, so no infix or
  * postfix operator binds inside them: NOT a LIKE 'x' is (NOT a) LIKE 'x', as spec 3.6 orders it. */
@@ -62,10 +18,9 @@ enum { L_NONE, L_LOGIC, L_CMP, L_ADD, L_MUL, L_IN, L_LIKE, L_UNARY };
 #define NONE UINT32_MAX
 
 typedef struct {
-    const char *src;
-    size_t len;
-    size_t pos; /* lexer position, just past tok */
-    tok_t tok;
+    cesql_lexer_t lx; /* the text, and the first error */
+    size_t pos;       /* lexer position, just past tok */
+    cesql_tok_t tok;
 
     node_t *nodes;
     uint16_t *depth; /* per node: height of its subtree */
@@ -80,231 +35,29 @@ typedef struct {
     size_t ns, caps;
 
     int nesting;
-    int rc;     /* first error (a negative code), 0 while all is well */
     int fn_err; /* a function error waits until the whole text has parsed */
     char fn_msg[160];
-    char *err;
-    size_t errlen;
 } parser_t;
 
-static void say(parser_t *p, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static void say(parser_t *p, int rc, const char *fmt, ...)
-{
-    if (p->rc) return;
-    p->rc = rc;
-    if (!p->err || !p->errlen) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(p->err, p->errlen, fmt, ap);
-    va_end(ap);
-}
-
-static int upper(int c)
-{
-    return c >= 'a' && c <= 'z' ? c - 32 : c;
-}
-
-static int lower(int c)
-{
-    return c >= 'A' && c <= 'Z' ? c + 32 : c;
-}
-
-static int is_alpha(int c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-}
-
-static int is_digit(int c)
-{
-    return c >= '0' && c <= '9';
-}
-
-static int is_word(int c)
-{
-    return is_alpha(c) || is_digit(c) || c == '_';
-}
-
-/* ---- lexer ---- */
-
-/* Scans the token at p->pos into *t and returns the position after it; on a lexical error sets
- * p->rc and returns T_EOF. Does not move p->pos, so the parser can peek. */
-static size_t scan(parser_t *p, size_t pos, tok_t *t)
-{
-    const char *s = p->src;
-    size_t n = p->len;
-    while (pos < n && (s[pos] == ' ' || s[pos] == '\t' || s[pos] == '\r' || s[pos] == '\n'))
-        pos++;
-    t->start = pos;
-    t->ival = 0;
-    if (pos >= n) {
-        t->kind = T_EOF;
-        t->end = pos;
-        return pos;
-    }
-    char c = s[pos];
-    char d = pos + 1 < n ? s[pos + 1] : '\0';
-    size_t w = 1;
-    switch (c) {
-    case '(':
-        t->kind = T_LPAREN;
-        break;
-    case ')':
-        t->kind = T_RPAREN;
-        break;
-    case ',':
-        t->kind = T_COMMA;
-        break;
-    case '+':
-        t->kind = T_PLUS;
-        break;
-    case '-':
-        t->kind = T_MINUS;
-        break;
-    case '*':
-        t->kind = T_STAR;
-        break;
-    case '/':
-        t->kind = T_SLASH;
-        break;
-    case '%':
-        t->kind = T_PERCENT;
-        break;
-    case '=':
-        t->kind = T_EQ;
-        break;
-    case '!':
-        if (d != '=') {
-            say(p, -FILTER_CESQL_E_PARSE, "syntax error at %zu: '!' must be followed by '='",
-                pos + 1);
-            t->kind = T_EOF;
-            return pos;
-        }
-        t->kind = T_NE;
-        w = 2;
-        break;
-    case '<':
-        if (d == '=')
-            t->kind = T_LE, w = 2;
-        else if (d == '>')
-            t->kind = T_NE, w = 2;
-        else
-            t->kind = T_LT;
-        break;
-    case '>':
-        if (d == '=')
-            t->kind = T_GE, w = 2;
-        else
-            t->kind = T_GT;
-        break;
-    case '\'':
-    case '"': {
-        /* A backslash takes the next character with it, and a doubled delimiter is one delimiter
-         * (the ANTLR grammar's rule); decoding happens later, in decode_string. */
-        size_t i = pos + 1;
-        for (;;) {
-            if (i >= n) {
-                say(p, -FILTER_CESQL_E_PARSE,
-                    "syntax error at %zu: string literal is not terminated", pos + 1);
-                t->kind = T_EOF;
-                return pos;
-            }
-            if (s[i] == '\\' && i + 1 < n) {
-                i += 2;
-            } else if (s[i] == c) {
-                if (i + 1 < n && s[i + 1] == c) {
-                    i += 2;
-                } else {
-                    i++;
-                    break;
-                }
-            } else {
-                i++;
-            }
-        }
-        t->kind = T_STR;
-        t->end = i;
-        return i;
-    }
-    default:
-        if (is_word((unsigned char)c)) {
-            size_t i = pos;
-            int digits = 1;
-            while (i < n && is_word((unsigned char)s[i])) {
-                if (!is_digit((unsigned char)s[i])) digits = 0;
-                i++;
-            }
-            t->end = i;
-            if (digits) {
-                int64_t v = 0;
-                for (size_t k = pos; k < i; k++)
-                    if (v <= (int64_t)1 << 32) v = v * 10 + (s[k] - '0');
-                t->kind = T_INT;
-                t->ival = v;
-                return i;
-            }
-            t->kind = T_WORD;
-            for (size_t k = 0; k < sizeof keywords / sizeof keywords[0]; k++) {
-                const char *kw = keywords[k].word;
-                size_t kl = strlen(kw);
-                if (kl != i - pos) continue;
-                size_t j = 0;
-                while (j < kl && upper((unsigned char)s[pos + j]) == kw[j])
-                    j++;
-                if (j == kl) {
-                    t->kind = keywords[k].tok;
-                    break;
-                }
-            }
-            return i;
-        }
-        {
-            /* Show the whole character, however many bytes it has (the text is valid UTF-8). */
-            unsigned char u = (unsigned char)c;
-            int cl = u < 0x80 ? 1 : u < 0xE0 ? 2 : u < 0xF0 ? 3 : 4;
-            if ((size_t)cl > n - pos) cl = (int)(n - pos);
-            say(p, -FILTER_CESQL_E_PARSE, "syntax error at %zu: unexpected character '%.*s'",
-                pos + 1, cl, s + pos);
-        }
-        t->kind = T_EOF;
-        return pos;
-    }
-    t->end = pos + w;
-    return pos + w;
-}
+#define say(p, ...) filter_cesql_say(&(p)->lx, __VA_ARGS__)
 
 static void advance(parser_t *p)
 {
-    if (p->rc) return;
-    p->pos = scan(p, p->pos, &p->tok);
+    if (p->lx.rc) return;
+    p->pos = filter_cesql_scan(&p->lx, p->pos, &p->tok);
 }
 
 static int peek_kind(parser_t *p)
 {
-    tok_t t;
-    scan(p, p->pos, &t);
+    cesql_tok_t t;
+    filter_cesql_scan(&p->lx, p->pos, &t);
     return t.kind;
-}
-
-/* Describes the current token for a message: "'AND'", or "end of expression". */
-static void describe(const parser_t *p, char *buf, size_t n)
-{
-    if (p->tok.kind == T_EOF) {
-        snprintf(buf, n, "end of expression");
-        return;
-    }
-    size_t len = p->tok.end - p->tok.start;
-    int shown = len > 24 ? 24 : (int)len;
-    /* Cut at a character boundary so the message stays valid UTF-8. */
-    while (shown > 0 && !filter_utf8_valid(p->src + p->tok.start, (size_t)shown))
-        shown--;
-    snprintf(buf, n, "'%.*s%s'", shown, p->src + p->tok.start, (size_t)shown < len ? "..." : "");
 }
 
 static uint32_t expected(parser_t *p, const char *what)
 {
     char found[48];
-    describe(p, found, sizeof found);
+    filter_cesql_describe(&p->lx, &p->tok, found, sizeof found);
     say(p, -FILTER_CESQL_E_PARSE, "syntax error at %zu: expected %s but found %s", p->tok.start + 1,
         what, found);
     return NONE;
@@ -334,7 +87,7 @@ static uint32_t oom(parser_t *p)
 /* Appends a node whose children are kids[0..nk); checks the node and depth limits. */
 static uint32_t emit(parser_t *p, node_t n, const uint32_t *kids, size_t nk)
 {
-    if (p->rc) return NONE;
+    if (p->lx.rc) return NONE;
     if (p->nn >= FILTER_CESQL_MAX_NODES) {
         say(p, -FILTER_CESQL_E_PARSE, "expression too long: more than %d nodes",
             FILTER_CESQL_MAX_NODES);
@@ -402,9 +155,9 @@ static node_t mk(int kind, int type)
 
 /* Decodes the string literal token t into the pool: \\ \' \" give the character, a doubled
  * delimiter one delimiter, other backslash pairs stay as written (LIKE patterns need \% and \_). */
-static void decode_string(parser_t *p, const tok_t *t, const char **s, size_t *len)
+static void decode_string(parser_t *p, const cesql_tok_t *t, const char **s, size_t *len)
 {
-    const char *src = p->src;
+    const char *src = p->lx.src;
     char q = src[t->start];
     size_t i = t->start + 1, end = t->end - 1;
     char *out = pool_put(p, 0);
@@ -502,7 +255,7 @@ static uint32_t int_literal(parser_t *p, int negative)
 static const char *attr_name(parser_t *p)
 {
     size_t len = p->tok.end - p->tok.start;
-    const char *s = p->src + p->tok.start;
+    const char *s = p->lx.src + p->tok.start;
     for (size_t i = 0; i < len; i++)
         if (s[i] == '_') {
             say(p, -FILTER_CESQL_E_PARSE,
@@ -512,7 +265,7 @@ static const char *attr_name(parser_t *p)
         }
     char *name = pool_put(p, len + 1);
     for (size_t i = 0; i < len; i++)
-        name[i] = (char)lower((unsigned char)s[i]);
+        name[i] = (char)filter_cesql_lower((unsigned char)s[i]);
     name[len] = '\0';
     return name;
 }
@@ -531,7 +284,7 @@ static void arity_text(const cesql_func_t *f, char *buf, size_t n)
 
 static uint32_t parse_call(parser_t *p)
 {
-    tok_t name = p->tok;
+    cesql_tok_t name = p->tok;
     size_t nlen = name.end - name.start;
     advance(p); /* the name */
     advance(p); /* ( */
@@ -539,7 +292,7 @@ static uint32_t parse_call(parser_t *p)
     if (p->tok.kind != T_RPAREN) {
         for (;;) {
             uint32_t a = parse_expr(p, L_NONE + 1);
-            if (p->rc || push(p, a)) return NONE;
+            if (p->lx.rc || push(p, a)) return NONE;
             if (p->tok.kind == T_COMMA) {
                 advance(p);
                 continue;
@@ -550,11 +303,11 @@ static uint32_t parse_call(parser_t *p)
     }
     advance(p); /* ) */
     size_t argc = p->ns - base;
-    int fi = filter_cesql_func_find(p->src + name.start, nlen);
+    int fi = filter_cesql_func_find(p->lx.src + name.start, nlen);
     char shown[40];
     int sl = nlen > 32 ? 32 : (int)nlen;
     for (int i = 0; i < sl; i++)
-        shown[i] = (char)upper((unsigned char)p->src[name.start + i]);
+        shown[i] = (char)filter_cesql_upper((unsigned char)p->lx.src[name.start + i]);
     shown[sl] = '\0';
     node_t n = mk(N_CALL, FILTER_CESQL_BOOLEAN);
     if (fi < 0) {
@@ -582,7 +335,7 @@ static uint32_t parse_call(parser_t *p)
 
 static uint32_t parse_unary(parser_t *p)
 {
-    if (p->rc || enter(p)) return NONE;
+    if (p->lx.rc || enter(p)) return NONE;
     uint32_t r = NONE;
     node_t n;
     switch (p->tok.kind) {
@@ -596,7 +349,7 @@ static uint32_t parse_unary(parser_t *p)
             break;
         }
         uint32_t k = parse_unary(p);
-        if (p->rc) break;
+        if (p->lx.rc) break;
         r = emit(p, mk(kind, kind == N_NOT ? FILTER_CESQL_BOOLEAN : FILTER_CESQL_INTEGER), &k, 1);
         break;
     }
@@ -629,7 +382,7 @@ static uint32_t parse_unary(parser_t *p)
     case T_LPAREN:
         advance(p);
         r = parse_expr(p, L_NONE + 1);
-        if (p->rc) break;
+        if (p->lx.rc) break;
         if (p->tok.kind != T_RPAREN) {
             r = expected(p, "')'");
             break;
@@ -664,7 +417,7 @@ static uint32_t parse_unary(parser_t *p)
         break;
     }
     p->nesting--;
-    return p->rc ? NONE : r;
+    return p->lx.rc ? NONE : r;
 }
 
 /* The infix or postfix operator at the current token: its level and node kind, or L_NONE. */
@@ -758,7 +511,7 @@ static uint32_t parse_in(parser_t *p, uint32_t left, int neg)
     if (push(p, left)) return NONE;
     for (;;) {
         uint32_t e = parse_expr(p, L_NONE + 1);
-        if (p->rc || push(p, e)) return NONE;
+        if (p->lx.rc || push(p, e)) return NONE;
         if (p->tok.kind == T_COMMA) {
             advance(p);
             continue;
@@ -786,21 +539,21 @@ static uint32_t parse_logic_chain(parser_t *p, uint32_t left)
         if (infix(p, &kind, &op, &neg) != L_LOGIC) break;
         if (kind != cur) {
             uint32_t l = emit_stacked(p, mk(cur, FILTER_CESQL_BOOLEAN), base);
-            if (p->rc || push(p, l)) return NONE;
+            if (p->lx.rc || push(p, l)) return NONE;
             cur = kind;
         }
         advance(p);
         uint32_t r = parse_expr(p, L_CMP);
-        if (p->rc || push(p, r)) return NONE;
+        if (p->lx.rc || push(p, r)) return NONE;
     }
     return emit_stacked(p, mk(cur, FILTER_CESQL_BOOLEAN), base);
 }
 
 static uint32_t parse_expr(parser_t *p, int min)
 {
-    if (p->rc || enter(p)) return NONE;
+    if (p->lx.rc || enter(p)) return NONE;
     uint32_t left = parse_unary(p);
-    while (!p->rc) {
+    while (!p->lx.rc) {
         int kind, op, neg;
         int lvl = infix(p, &kind, &op, &neg);
         if (lvl == L_NONE || lvl < min) break;
@@ -813,7 +566,7 @@ static uint32_t parse_expr(parser_t *p, int min)
         } else {
             advance(p);
             uint32_t right = parse_expr(p, lvl + 1);
-            if (p->rc) break;
+            if (p->lx.rc) break;
             uint32_t kids[2] = {left, right};
             node_t n = mk(kind, kind == N_ARITH ? FILTER_CESQL_INTEGER : FILTER_CESQL_BOOLEAN);
             n.op = (uint8_t)op;
@@ -821,7 +574,7 @@ static uint32_t parse_expr(parser_t *p, int min)
         }
     }
     p->nesting--;
-    return p->rc ? NONE : left;
+    return p->lx.rc ? NONE : left;
 }
 
 static void parser_fini(parser_t *p)
@@ -839,48 +592,48 @@ int filter_cesql_compile(const char *expr, size_t len, filter_cesql_t **out, cha
 {
     parser_t p;
     memset(&p, 0, sizeof p);
-    p.src = expr ? expr : "";
-    p.len = expr ? len : 0;
-    p.err = err;
-    p.errlen = errlen;
+    p.lx.src = expr ? expr : "";
+    p.lx.len = expr ? len : 0;
+    p.lx.err = err;
+    p.lx.errlen = errlen;
     if (err && errlen) err[0] = '\0';
-    if (p.len > FILTER_CESQL_MAX_LEN) {
+    if (p.lx.len > FILTER_CESQL_MAX_LEN) {
         say(&p, -FILTER_CESQL_E_PARSE, "expression longer than %d bytes", FILTER_CESQL_MAX_LEN);
-        return p.rc;
+        return p.lx.rc;
     }
-    if (memchr(p.src, '\0', p.len)) {
+    if (memchr(p.lx.src, '\0', p.lx.len)) {
         say(&p, -FILTER_CESQL_E_PARSE, "syntax error at %zu: NUL byte in expression",
-            (size_t)((const char *)memchr(p.src, '\0', p.len) - p.src) + 1);
-        return p.rc;
+            (size_t)((const char *)memchr(p.lx.src, '\0', p.lx.len) - p.lx.src) + 1);
+        return p.lx.rc;
     }
-    if (!filter_utf8_valid(p.src, p.len)) {
+    if (!filter_utf8_valid(p.lx.src, p.lx.len)) {
         say(&p, -FILTER_CESQL_E_PARSE, "expression is not valid UTF-8");
-        return p.rc;
+        return p.lx.rc;
     }
     /* Every string the tree keeps (decoded literals, lower-cased names, LIKE runs) is no longer
      * than the source text it came from plus a NUL, so 3 * len bounds the pool. */
-    p.pool_cap = 3 * p.len + 16;
+    p.pool_cap = 3 * p.lx.len + 16;
     p.pool = malloc(p.pool_cap);
     if (!p.pool) {
         say(&p, -FILTER_CESQL_E_GENERIC, "out of memory");
-        return p.rc;
+        return p.lx.rc;
     }
     advance(&p);
     uint32_t root = NONE;
-    if (!p.rc) {
+    if (!p.lx.rc) {
         if (p.tok.kind == T_EOF) {
-            say(&p, -FILTER_CESQL_E_PARSE, "syntax error at %zu: empty expression", p.len + 1);
+            say(&p, -FILTER_CESQL_E_PARSE, "syntax error at %zu: empty expression", p.lx.len + 1);
         } else {
             root = parse_expr(&p, L_NONE + 1);
-            if (!p.rc && p.tok.kind != T_EOF) expected(&p, "an operator or end of expression");
+            if (!p.lx.rc && p.tok.kind != T_EOF) expected(&p, "an operator or end of expression");
         }
     }
-    if (!p.rc && p.fn_err) say(&p, -FILTER_CESQL_E_MISSING_FUNCTION, "%s", p.fn_msg);
-    filter_cesql_t *e = p.rc ? NULL : calloc(1, sizeof *e);
-    if (!p.rc && !e) say(&p, -FILTER_CESQL_E_GENERIC, "out of memory");
-    if (p.rc) {
+    if (!p.lx.rc && p.fn_err) say(&p, -FILTER_CESQL_E_MISSING_FUNCTION, "%s", p.fn_msg);
+    filter_cesql_t *e = p.lx.rc ? NULL : calloc(1, sizeof *e);
+    if (!p.lx.rc && !e) say(&p, -FILTER_CESQL_E_GENERIC, "out of memory");
+    if (p.lx.rc) {
         parser_fini(&p);
-        return p.rc;
+        return p.lx.rc;
     }
     e->nodes = p.nodes;
     e->kids = p.kids;
