@@ -25,7 +25,8 @@ static const char usage_text[] =
     "  --jwt-hs256-secret-file FILE  HS256 secret for --auth jwt (repeatable)\n"
     "  --jwt-public-key-file FILE    RS256/ES256 public key (PEM) for --auth jwt (repeatable)\n"
     "  --dev-identity ID             identity for --auth none (default /org/ttd)\n"
-    "  --authz allow-all             authorization policy\n"
+    "  --authz allow-all|FILE        authorization: allow everything, or a policy file\n"
+    "  --register FILE               register table: persons, units, parties, main units\n"
     "  --max-event-bytes N           largest accepted event (default 262144)\n"
     "  --max-store-bytes N           store map size, e.g. 16g (default 16 GiB)\n"
     "  --settle DUR                  hide events newer than DUR from queries (default 0)\n"
@@ -248,11 +249,11 @@ int srv_cli_parse(int argc, char **argv, srv_config_t *cfg)
                 return bad("invalid --dev-identity '%s': expected e.g. /org/ttd", val);
             cfg->dev_identity = val;
         } else if (strcmp(name, "authz") == 0) {
-            if (strcmp(val, "allow-all") != 0)
-                return bad("--authz '%s': policy files are not yet supported by this build; use "
-                           "allow-all",
-                           val);
+            if (!*val) return bad("--authz needs allow-all or a policy file");
             cfg->authz = val;
+        } else if (strcmp(name, "register") == 0) {
+            if (!*val) return bad("--register needs a file");
+            cfg->register_file = val;
         } else if (strcmp(name, "max-event-bytes") == 0) {
             uint64_t v;
             if (srv_parse_bytes(val, &v) != 0 || v < 64 || v > (64u << 20))

@@ -22,7 +22,8 @@ typedef struct {
     const char *pubkey_files[SRV_MAX_KEY_FILES]; /* --jwt-public-key-file: RS256/ES256 PEM */
     size_t n_pubkey_files;
     const char *dev_identity;    /* for --auth none; default "/org/ttd" */
-    const char *authz;           /* "allow-all" */
+    const char *authz;           /* "allow-all" or a policy file */
+    const char *register_file;   /* --register FILE, or NULL */
     size_t max_event_bytes;      /* default 262144 */
     int64_t settle_us;           /* default 0 */
     int sync_none;               /* --sync none */

@@ -227,6 +227,23 @@ int srv_has_platform_access_token(srv_t *s, evhtp_request_t *req)
     return ok;
 }
 
+int srv_identity_consumer(const srv_identity_t *id, char *out, size_t outlen)
+{
+    const srv_claims_t *c = &id->claims;
+    int n;
+    if (c->org && *c->org)
+        n = snprintf(out, outlen, "/org/%s", c->org);
+    else if (c->userid && *c->userid)
+        n = snprintf(out, outlen, "/user/%s", c->userid);
+    else if (c->systemuser && *c->systemuser)
+        n = snprintf(out, outlen, "/systemuser/%s", c->systemuser);
+    else if (c->orgno && *c->orgno)
+        n = snprintf(out, outlen, "/organisation/%s", c->orgno);
+    else
+        return -1;
+    return n > 0 && (size_t)n < outlen ? 0 : -1;
+}
+
 void srv_identity_fini(srv_identity_t *id)
 {
     srv_claims_fini(&id->claims);

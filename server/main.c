@@ -18,6 +18,8 @@
 #include "server/jwt.h"
 #include "server/log.h"
 #include "server/server.h"
+#include "server/authz.h"
+#include "server/register.h"
 #include "server/subs.h"
 #include "webhook/webhook.h"
 
@@ -73,6 +75,7 @@ static int start_delivery(srv_t *s, const srv_config_t *cfg)
     o.ctx = s;
     o.open_batch = open_batch;
     o.on_validated = srv_subs_on_validated;
+    o.on_gone = srv_subs_on_gone;
     o.log = log_int;
     o.now_us = srv_now_us;
     s->batch = store_batch_new();
@@ -165,6 +168,24 @@ static int serve(int argc, char **argv)
         }
     }
 
+    if (strcmp(cfg.authz, "allow-all") != 0) {
+        s.authz = srv_authz_load(cfg.authz, err, sizeof err);
+        if (!s.authz) {
+            fprintf(stderr, "hendelse serve: %s\n", err);
+            srv_jwt_keys_free(s.keys);
+            return 2;
+        }
+    }
+    if (cfg.register_file) {
+        s.reg = srv_register_load(cfg.register_file, err, sizeof err);
+        if (!s.reg) {
+            fprintf(stderr, "hendelse serve: %s\n", err);
+            srv_authz_free(s.authz);
+            srv_jwt_keys_free(s.keys);
+            return 2;
+        }
+    }
+
     signal(SIGPIPE, SIG_IGN);
     sopts.map_bytes = cfg.max_store_bytes;
     sopts.sync = cfg.sync_none ? STORE_SYNC_NONE : STORE_SYNC_FSYNC;
@@ -239,6 +260,8 @@ static int serve(int argc, char **argv)
     event_base_free(s.base);
     store_close(s.store);
     srv_jwt_keys_free(s.keys);
+    srv_authz_free(s.authz);
+    srv_register_free(s.reg);
     free(s.pending);
     free(s.ins);
     free(s.res);

@@ -12,6 +12,7 @@
 #include "filter/util.h"
 #include "server/log.h"
 #include "server/server.h"
+#include "server/authz.h"
 #include "server/subs.h"
 #include "webhook/webhook.h"
 
@@ -94,11 +95,10 @@ srv_pending_t *srv_pending_add(srv_t *s, evhtp_request_t *req, srv_req_t *rctx)
 }
 
 /* Hands a stored event to delivery: the matching, validated subscriptions. */
-static void dispatch(srv_t *s, uint64_t seq, const char *resource, const char *subject,
-                     const char *type, const char *source, const char *json, size_t len)
+static void dispatch(srv_t *s, uint64_t seq, const filter_event_t *ev)
 {
-    size_t n = srv_subs_match(s, resource, subject, type, source);
-    if (webhook_dispatch(s->webhook, seq, json, len, srv_subs_match_ids(s), n) != 0)
+    size_t n = srv_subs_match(s, ev);
+    if (webhook_dispatch(s->webhook, seq, ev->json, ev->json_len, srv_subs_match_ids(s), n) != 0)
         srv_log(SRV_LOG_ERROR, "deliver", "out of memory dispatching seq=%llu",
                 (unsigned long long)seq);
 }
@@ -150,8 +150,7 @@ void srv_commit_now(srv_t *s)
         p->res = &s->res[k++];
         if (p->res->res == STORE_RES_STORED) {
             s->n_published++;
-            dispatch(s, p->res->seq, p->ev->resource, p->ev->subject, p->ev->type, p->ev->source,
-                     p->ev->json, p->ev->json_len);
+            dispatch(s, p->res->seq, p->ev);
         }
         if (p->res->res == STORE_RES_DUP) s->n_duplicates++;
     }
@@ -169,7 +168,15 @@ void srv_commit_now(srv_t *s)
             switch (worst) {
             case STORE_RES_STORED:
             case STORE_RES_DUP:
-                srv_reply_empty(p->req, 200);
+                if (p->created_id[0]) {
+                    if (p->location)
+                        evhtp_headers_add_header(p->req->headers_out,
+                                                 evhtp_header_new("Location", p->location, 0, 1));
+                    srv_reply_text(p->req, 201, "application/json; charset=utf-8", p->created_id,
+                                   strlen(p->created_id));
+                } else {
+                    srv_reply_empty(p->req, 200);
+                }
                 break;
             case STORE_RES_FULL:
                 srv_reply_problem(p->req, 507, "Insufficient Storage",
@@ -182,12 +189,24 @@ void srv_commit_now(srv_t *s)
             }
         }
         filter_event_free(p->ev);
+        free(p->location);
     }
 }
 
-static int redispatch_one(void *ctx, const store_event_t *ev)
+static int redispatch_one(void *ctx, const store_event_t *sev)
 {
-    dispatch(ctx, ev->seq, ev->resource, ev->subject, ev->type, ev->source, ev->json, ev->json_len);
+    srv_t *s = ctx;
+    filter_event_t *ev;
+    char msg[256];
+    /* the stored JSON is canonical and valid: parse it back into the model for matching */
+    if (filter_event_parse(sev->json, sev->json_len, NULL, &ev, msg, sizeof msg) != 0) {
+        srv_log(SRV_LOG_ERROR, "deliver", "stored event does not parse seq=%llu error=\"%s\"",
+                (unsigned long long)sev->seq, msg);
+        webhook_dispatch(s->webhook, sev->seq, sev->json, sev->json_len, NULL, 0);
+        return STORE_SCAN_CONTINUE;
+    }
+    dispatch(s, sev->seq, ev);
+    filter_event_free(ev);
     return STORE_SCAN_CONTINUE;
 }
 
@@ -472,7 +491,7 @@ void srv_handle_publish(srv_t *s, evhtp_request_t *req, srv_req_t *rctx)
     size_t len;
     long n = 1;
     int rc, admin, mode;
-    char *body;
+    char *body, consumer[300];
     srv_pending_t *p;
 
     if (srv_authenticate(s, req, &id) != 0) {
@@ -488,6 +507,7 @@ void srv_handle_publish(srv_t *s, evhtp_request_t *req, srv_req_t *rctx)
         srv_reply_empty(req, 403);
         return;
     }
+    if (srv_identity_consumer(&id, consumer, sizeof consumer) != 0) consumer[0] = '\0';
     srv_identity_fini(&id);
 
     /* The content type decides the mode (api.md §1): structured, batch, or binary when ce-
@@ -533,8 +553,17 @@ void srv_handle_publish(srv_t *s, evhtp_request_t *req, srv_req_t *rctx)
         evs = &ev;
     }
 
-    /* Publish authorization (api.md §6) is allow-all in this build; the admin scope skips it. */
-    (void)admin;
+    /* Publish authorization (api.md §6), per event; the admin scope skips it. */
+    for (long i = 0; !admin && s->authz && i < n; i++) {
+        if (srv_authz_check(s->authz, SRV_AUTHZ_PUBLISH, evs[i]->resource, consumer,
+                            evs[i]->subject ? evs[i]->subject : ""))
+            continue;
+        for (long j = 0; j < n; j++)
+            filter_event_free(evs[j]);
+        if (evs != &ev) free(evs);
+        srv_reply_empty(req, 403);
+        return;
+    }
 
     if (s->stopping || n == 0) {
         for (long i = 0; i < n; i++)

@@ -6,6 +6,7 @@
 #include <strings.h>
 
 #include "filter/text.h"
+#include "server/authz.h"
 #include "server/log.h"
 #include "server/server.h"
 
@@ -86,6 +87,7 @@ static int parse_query(const char *raw, param_t *out, char **storage)
 
 typedef struct {
     srv_t *s;
+    char consumer[300];
     const char *subject, *altsubject;
     const char *types[MAX_TYPES];
     size_t n_types;
@@ -125,7 +127,10 @@ static int on_event(void *arg, const store_event_t *ev)
                 break;
         if (i == c->n_types) return STORE_SCAN_CONTINUE;
     }
-    /* Subscribe authorization per event (api.md §6) is allow-all in this build. */
+    /* Subscribe authorization per event (api.md §6): others are skipped, the scan goes on */
+    if (c->s->authz && !srv_authz_check(c->s->authz, SRV_AUTHZ_SUBSCRIBE, ev->resource, c->consumer,
+                                        ev->subject ? ev->subject : ""))
+        return STORE_SCAN_CONTINUE;
     filter_buf_puts(&c->body, c->count ? "," : "[");
     filter_buf_append(&c->body, ev->json, ev->json_len);
     if (c->count == 0) c->first_subject = xstrdup(ev->subject ? ev->subject : "");
@@ -182,9 +187,10 @@ void srv_handle_query(srv_t *s, evhtp_request_t *req)
         srv_reply_empty(req, 403);
         return;
     }
+    memset(&c, 0, sizeof c);
+    if (srv_identity_consumer(&id, c.consumer, sizeof c.consumer) != 0) c.consumer[0] = '\0';
     srv_identity_fini(&id);
 
-    memset(&c, 0, sizeof c);
     np = parse_query(req->uri ? (const char *)req->uri->query_raw : NULL, params, &storage);
     if (np < 0) {
         free(storage);

@@ -35,7 +35,12 @@ typedef struct {
     filter_event_t *ev; /* SRV_PENDING_EVENT */
     size_t group; /* on the entry that carries req: how many entries (events) it answers for */
     const store_result_t *res; /* set by the commit */
-    struct srv_sub *sub;       /* SRV_PENDING_SUB_* */
+    /* app events (POST /events/api/v1/app) answer 201 with the id instead of 200: when
+     * created_id[0] is set, the success reply is 201 with created_id (a JSON string) as the body
+     * and Location: location (malloc'd, owned by the entry, freed by the commit) */
+    char created_id[64];
+    char *location;
+    struct srv_sub *sub; /* SRV_PENDING_SUB_* */
 } srv_pending_t;
 
 typedef struct srv {
@@ -56,6 +61,8 @@ typedef struct srv {
 
     struct srv_subs *subs;
     struct webhook *webhook;
+    struct srv_authz *authz;  /* the policy of --authz FILE; NULL = allow-all */
+    struct srv_register *reg; /* the table of --register FILE; NULL = none */
 
     /* replies recorded while a handler ran, sent by flush_ev (see http.c, finish()) */
     struct event *flush_ev;
@@ -93,6 +100,10 @@ typedef struct {
  * with srv_identity_fini), or -1 (the caller answers 401). */
 int srv_authenticate(srv_t *s, evhtp_request_t *req, srv_identity_t *id);
 void srv_identity_fini(srv_identity_t *id);
+/* The consumer of a caller (api.md §4 step 6): "/org/{org}", else "/user/{id}", else
+ * "/systemuser/{uuid}", else "/organisation/{orgno}", written into out. 0, or -1 if there is none.
+ */
+int srv_identity_consumer(const srv_identity_t *id, char *out, size_t outlen);
 int srv_identity_has_scope(const srv_identity_t *id, const char *scope);
 /* 1 if the request carries a PlatformAccessToken that verifies and names an org and an app. */
 int srv_has_platform_access_token(srv_t *s, evhtp_request_t *req);

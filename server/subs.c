@@ -11,13 +11,19 @@
 #include <string.h>
 #include <strings.h>
 
+#include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include "filter/cesql.h"
+#include "filter/dialect.h"
+#include "filter/event.h"
 #include "filter/json.h"
 #include "filter/subindex.h"
 #include "filter/text.h"
 #include "filter/util.h"
+#include "server/authz.h"
 #include "server/log.h"
+#include "server/register.h"
 #include "server/server.h"
 #include "webhook/webhook.h"
 
@@ -42,20 +48,26 @@ static size_t slen(const char *s)
     return s ? strlen(s) + 1 : 0;
 }
 
+/* The strings of a subscription (NULL when absent). */
+typedef struct {
+    const char *endpoint, *resource, *subject, *type, *source, *altsubject, *consumer, *created_by,
+        *created, *secret, *filters_json;
+} sub_fields_t;
+
+#define N_FIELDS 11
+
 /* Builds a subscription whose strings live in the same allocation as the struct, so 100,000 of them
  * cost one malloc each. */
-static srv_sub_t *sub_new(uint64_t id, const char *endpoint, const char *resource,
-                          const char *subject, const char *type, const char *source,
-                          const char *altsubject, const char *consumer, const char *created_by,
-                          const char *created)
+static srv_sub_t *sub_new(uint64_t id, const sub_fields_t *f)
 {
-    const char *src[] = {endpoint,   resource, subject,    type,   source,
-                         altsubject, consumer, created_by, created};
+    const char *src[N_FIELDS] = {f->endpoint, f->resource,   f->subject,     f->type,
+                                 f->source,   f->altsubject, f->consumer,    f->created_by,
+                                 f->created,  f->secret,     f->filters_json};
     size_t total = sizeof(srv_sub_t);
     srv_sub_t *sub;
-    char *p, **dst[9];
+    char *p, **dst[N_FIELDS];
 
-    for (size_t i = 0; i < 9; i++)
+    for (size_t i = 0; i < N_FIELDS; i++)
         total += slen(src[i]);
     sub = calloc(1, total);
     if (!sub) return NULL;
@@ -68,8 +80,10 @@ static srv_sub_t *sub_new(uint64_t id, const char *endpoint, const char *resourc
     dst[6] = &sub->consumer;
     dst[7] = &sub->created_by;
     dst[8] = &sub->created;
+    dst[9] = &sub->secret;
+    dst[10] = &sub->filters_json;
     p = (char *)(sub + 1);
-    for (size_t i = 0; i < 9; i++) {
+    for (size_t i = 0; i < N_FIELDS; i++) {
         if (!src[i]) continue;
         size_t l = strlen(src[i]) + 1;
         memcpy(p, src[i], l);
@@ -80,6 +94,30 @@ static srv_sub_t *sub_new(uint64_t id, const char *endpoint, const char *resourc
     return sub;
 }
 
+static void sub_free(srv_sub_t *sub)
+{
+    if (!sub) return;
+    filter_dialect_free(sub->filters);
+    free(sub); /* the strings live in the same block */
+}
+
+static const char *const mode_names[] = {"structured", "cloudevents", "binary"};
+
+/* Compiles the filters of a subscription (sub->filters_json) into sub->filters. 0, or -1 with err.
+ */
+static int compile_filters(srv_sub_t *sub, char *err, size_t errlen)
+{
+    filter_json_doc_t *doc;
+    int rc;
+    if (!sub->filters_json) return 0;
+    if (filter_json_parse(sub->filters_json, strlen(sub->filters_json), NULL, &doc, err, errlen) !=
+        0)
+        return -1;
+    rc = filter_dialect_compile(filter_json_root(doc), &sub->filters, err, errlen);
+    filter_json_doc_free(doc);
+    return rc == 0 ? 0 : -1;
+}
+
 static void put_str(filter_buf_t *b, const char *key, const char *v)
 {
     if (!v) return;
@@ -87,8 +125,8 @@ static void put_str(filter_buf_t *b, const char *key, const char *v)
     if (filter_buf_json_string(b, v, strlen(v)) != 0) filter_buf_puts(b, "\"\"");
 }
 
-/* The JSON of a subscription: what GET answers, and what the store keeps. */
-static void sub_json(filter_buf_t *b, const srv_sub_t *sub)
+/* The JSON of a subscription: what GET answers (with_secret 0), and what the store keeps (1). */
+static void sub_json(filter_buf_t *b, const srv_sub_t *sub, int with_secret)
 {
     filter_buf_printf(b, "{\"id\":%llu", (unsigned long long)sub->id);
     put_str(b, "endPoint", sub->endpoint);
@@ -100,8 +138,16 @@ static void sub_json(filter_buf_t *b, const srv_sub_t *sub)
     put_str(b, "consumer", sub->consumer);
     put_str(b, "createdBy", sub->created_by);
     put_str(b, "created", sub->created);
-    filter_buf_printf(b, ",\"validated\":%s,\"includeSubunits\":%s}",
+    filter_buf_printf(b, ",\"validated\":%s,\"includeSubunits\":%s",
                       sub->validated ? "true" : "false", sub->include_subunits ? "true" : "false");
+    if (sub->filters_json) {
+        filter_buf_puts(b, ",\"filters\":");
+        filter_buf_puts(b, sub->filters_json);
+    }
+    if (sub->mode) filter_buf_printf(b, ",\"contentMode\":\"%s\"", mode_names[sub->mode]);
+    if (sub->disabled) filter_buf_puts(b, ",\"disabled\":true");
+    if (with_secret) put_str(b, "signingSecret", sub->secret);
+    filter_buf_puts(b, "}");
 }
 
 static const char *jstr(const filter_json_t *obj, const char *name)
@@ -119,20 +165,37 @@ static int jtrue(const filter_json_t *obj, const char *name)
 static srv_sub_t *sub_from_record(uint64_t id, const void *rec, size_t len)
 {
     filter_json_doc_t *doc;
-    const filter_json_t *o;
+    const filter_json_t *o, *f;
     srv_sub_t *sub = NULL;
+    filter_buf_t fj = {0};
+    char err[200];
     if (filter_json_parse(rec, len, NULL, &doc, NULL, 0) != 0) return NULL;
     o = filter_json_root(doc);
-    if (o->type == FILTER_JSON_OBJECT && jstr(o, "endPoint") && jstr(o, "resourceFilter")) {
-        sub = sub_new(id, jstr(o, "endPoint"), jstr(o, "resourceFilter"), jstr(o, "subjectFilter"),
-                      jstr(o, "typeFilter"), jstr(o, "sourceFilter"),
-                      jstr(o, "alternativeSubjectFilter"), jstr(o, "consumer"),
-                      jstr(o, "createdBy"), jstr(o, "created"));
+    f = filter_json_get(o, "filters");
+    if (f) filter_buf_json_value(&fj, f);
+    if (o->type == FILTER_JSON_OBJECT && jstr(o, "endPoint") && jstr(o, "resourceFilter") &&
+        !filter_buf_failed(&fj)) {
+        sub_fields_t fields = {jstr(o, "endPoint"),      jstr(o, "resourceFilter"),
+                               jstr(o, "subjectFilter"), jstr(o, "typeFilter"),
+                               jstr(o, "sourceFilter"),  jstr(o, "alternativeSubjectFilter"),
+                               jstr(o, "consumer"),      jstr(o, "createdBy"),
+                               jstr(o, "created"),       jstr(o, "signingSecret"),
+                               f ? fj.data : NULL};
+        sub = sub_new(id, &fields);
         if (sub) {
+            const char *m = jstr(o, "contentMode");
             sub->validated = jtrue(o, "validated");
             sub->include_subunits = jtrue(o, "includeSubunits");
+            sub->disabled = jtrue(o, "disabled");
+            for (int i = 0; m && i < 3; i++)
+                if (strcmp(m, mode_names[i]) == 0) sub->mode = i;
+            if (compile_filters(sub, err, sizeof err) != 0) {
+                sub_free(sub);
+                sub = NULL;
+            }
         }
     }
+    filter_buf_fini(&fj);
     filter_json_doc_free(doc);
     return sub;
 }
@@ -163,7 +226,9 @@ static uint64_t dedupe_hash(const srv_sub_t *s)
     h = mix(h, s->type);
     h = mix(h, s->consumer);
     h = mix(h, s->endpoint);
-    return h ^ (uint64_t)s->include_subunits;
+    h = mix(h, s->filters_json);
+    h = mix(h, s->secret);
+    return h ^ (uint64_t)s->include_subunits ^ ((uint64_t)s->mode << 1);
 }
 
 static int same_sub(const srv_sub_t *a, const srv_sub_t *b)
@@ -171,7 +236,8 @@ static int same_sub(const srv_sub_t *a, const srv_sub_t *b)
     return str_eq(a->resource, b->resource) && str_eq(a->source, b->source) &&
            str_eq(a->subject, b->subject) && str_eq(a->type, b->type) &&
            str_eq(a->consumer, b->consumer) && str_eq(a->endpoint, b->endpoint) &&
-           a->include_subunits == b->include_subunits;
+           str_eq(a->filters_json, b->filters_json) && str_eq(a->secret, b->secret) &&
+           a->mode == b->mode && a->include_subunits == b->include_subunits;
 }
 
 static int dedupe_grow(srv_subs_t *r)
@@ -256,12 +322,36 @@ static void reg_remove(srv_subs_t *r, srv_sub_t *sub)
         }
 }
 
+/* Decodes a signing secret "whsec_" + base64 of 24..64 bytes into key; returns its length or -1. */
+static int secret_decode(const char *secret, unsigned char key[64])
+{
+    unsigned char tmp[100];
+    size_t n, pad = 0;
+    int len;
+    if (!secret || strncmp(secret, "whsec_", 6) != 0) return -1;
+    secret += 6;
+    n = strlen(secret);
+    if (n == 0 || n % 4 != 0 || n > 88 || !filter_base64_valid(secret, n)) return -1;
+    if (secret[n - 1] == '=') pad++;
+    if (secret[n - 2] == '=') pad++;
+    len = EVP_DecodeBlock(tmp, (const unsigned char *)secret, (int)n);
+    if (len < 0) return -1;
+    len -= (int)pad;
+    if (len < 24 || len > 64) return -1;
+    memcpy(key, tmp, (size_t)len);
+    return len;
+}
+
 /* Makes a stored subscription live: match index and delivery engine. */
 static int activate(srv_t *s, srv_sub_t *sub)
 {
     filter_sub_spec_t spec = {sub->id, sub->resource, sub->subject, sub->type, sub->source};
+    unsigned char key[64];
+    int klen = secret_decode(sub->secret, key);
+    webhook_sub_opts_t o = {sub->endpoint, klen > 0 ? key : NULL, klen > 0 ? (size_t)klen : 0,
+                            (webhook_mode_t)sub->mode};
     if (filter_subindex_add(s->subs->index, &spec, sub) != 0) return -1;
-    if (webhook_sub_set(s->webhook, sub->id, sub->endpoint, NULL, 0) != 0) {
+    if (webhook_sub_config(s->webhook, sub->id, &o) != 0) {
         filter_subindex_remove(s->subs->index, sub->id);
         return -1;
     }
@@ -305,7 +395,7 @@ static int load_one(void *ctx, uint64_t id, const void *rec, size_t len)
     }
     if (reg_add(s->subs, sub) != 0 || activate(s, sub) != 0) {
         srv_log(SRV_LOG_ERROR, "subs", "out of memory loading subscriptions");
-        free(sub);
+        sub_free(sub);
         return STORE_SCAN_STOP;
     }
     return STORE_SCAN_CONTINUE;
@@ -338,7 +428,7 @@ void srv_subs_close(srv_t *s)
     srv_subs_t *r = s->subs;
     if (!r) return;
     for (size_t i = 0; i < r->n; i++)
-        free(r->all[i]);
+        sub_free(r->all[i]);
     free(r->all);
     free(r->dedupe);
     free(r->match_ids);
@@ -350,29 +440,54 @@ void srv_subs_close(srv_t *s)
 
 /* ---- matching ---- */
 
+typedef struct {
+    srv_t *s;
+    const filter_event_t *ev;
+    int subunits_only; /* matching a sub-unit's event against its main unit's subscriptions */
+} match_ctx_t;
+
 static void on_match(void *ctx, uint64_t id, void *user)
 {
-    srv_subs_t *r = ctx;
+    match_ctx_t *m = ctx;
+    srv_subs_t *r = m->s->subs;
     srv_sub_t *sub = user;
     (void)id;
-    if (!sub->validated || !sub->committed || sub->deleting) return;
+    if (!sub->validated || !sub->committed || sub->deleting || sub->disabled) return;
+    if (m->subunits_only && !sub->include_subunits) return;
+    if (sub->filters && !filter_dialect_match(sub->filters, filter_cesql_event_attr, (void *)m->ev))
+        return;
+    /* each push is authorized per event and consumer (api.md §6), never cached */
+    if (m->s->authz &&
+        !srv_authz_check(m->s->authz, SRV_AUTHZ_SUBSCRIBE, m->ev->resource,
+                         sub->consumer ? sub->consumer : "", m->ev->subject ? m->ev->subject : ""))
+        return;
     if (r->n_match == r->match_cap) {
         size_t cap = r->match_cap ? r->match_cap * 2 : 64;
-        uint64_t *m = realloc(r->match_ids, cap * sizeof *m);
-        if (!m) return; /* logged by the caller as a short match */
-        r->match_ids = m;
+        uint64_t *ids = realloc(r->match_ids, cap * sizeof *ids);
+        if (!ids) return; /* logged by the caller as a short match */
+        r->match_ids = ids;
         r->match_cap = cap;
     }
     r->match_ids[r->n_match++] = sub->id;
 }
 
-size_t srv_subs_match(srv_t *s, const char *resource, const char *subject, const char *type,
-                      const char *source)
+size_t srv_subs_match(srv_t *s, const filter_event_t *ev)
 {
-    filter_match_event_t ev = {resource, subject, type, source};
+    filter_match_event_t mev = {ev->resource, ev->subject, ev->type, ev->source};
+    match_ctx_t m = {s, ev, 0};
+    char mains[4][96];
+    int n_main;
     s->subs->n_match = 0;
-    /* Subscribe authorization per push (api.md §6) is allow-all in this build. */
-    filter_subindex_match(s->subs->index, &ev, on_match, s->subs);
+    filter_subindex_match(s->subs->index, &mev, on_match, &m);
+    /* includeSubunits: an event on a sub-unit also reaches the subscriptions on its main unit */
+    if (s->reg && ev->subject) {
+        n_main = srv_register_main_unit_subjects(s->reg, ev->subject, mains, 4);
+        m.subunits_only = 1;
+        for (int i = 0; i < n_main; i++) {
+            mev.subject = mains[i];
+            filter_subindex_match(s->subs->index, &mev, on_match, &m);
+        }
+    }
     return s->subs->n_match;
 }
 
@@ -392,7 +507,7 @@ static int put_record(srv_t *s, const srv_sub_t *sub)
 {
     filter_buf_t b = {0};
     int rc;
-    sub_json(&b, sub);
+    sub_json(&b, sub, 1);
     rc = filter_buf_failed(&b) ? -1 : store_batch_put_sub(s->subs->batch, sub->id, b.data, b.len);
     filter_buf_fini(&b);
     if (rc == 0) srv_arm_commit(s);
@@ -408,6 +523,19 @@ void srv_subs_on_validated(void *ctx, uint64_t sub_id)
     srv_log(SRV_LOG_INFO, "subs", "subscription validated id=%llu", (unsigned long long)sub_id);
     if (put_record(s, sub) != 0)
         srv_log(SRV_LOG_ERROR, "subs", "cannot record validation id=%llu",
+                (unsigned long long)sub_id);
+}
+
+void srv_subs_on_gone(void *ctx, uint64_t sub_id)
+{
+    srv_t *s = ctx;
+    srv_sub_t *sub = reg_get(s->subs, sub_id);
+    if (!sub || sub->deleting || sub->disabled) return;
+    sub->disabled = 1;
+    srv_log(SRV_LOG_WARN, "subs", "endpoint answered 410 Gone: subscription disabled id=%llu",
+            (unsigned long long)sub_id);
+    if (put_record(s, sub) != 0)
+        srv_log(SRV_LOG_ERROR, "subs", "cannot record disabling id=%llu",
                 (unsigned long long)sub_id);
 }
 
@@ -433,7 +561,7 @@ static void reply_sub(srv_t *s, evhtp_request_t *req, int status, const srv_sub_
         snprintf(loc, sizeof loc, "/events/api/v1/subscriptions/%llu", (unsigned long long)sub->id);
         evhtp_headers_add_header(req->headers_out, evhtp_header_new("Location", loc, 0, 1));
     }
-    sub_json(&b, sub);
+    sub_json(&b, sub, 0);
     if (filter_buf_failed(&b))
         srv_reply_empty(req, 500);
     else
@@ -472,7 +600,7 @@ void srv_subs_commit(srv_t *s)
                                       rc == STORE_EMAPFULL ? "Insufficient Storage"
                                                            : "Internal Server Error",
                                       "The subscription could not be stored.");
-                free(sub);
+                sub_free(sub);
                 continue;
             }
             if (rc != 0) { /* a dedupe hit on a subscription committed earlier */
@@ -496,30 +624,13 @@ void srv_subs_commit(srv_t *s)
                 srv_log(SRV_LOG_WARN, "subs", "cannot queue cleanup of deleted id=%llu",
                         (unsigned long long)sub->id);
             reg_remove(r, sub);
-            free(sub);
+            sub_free(sub);
             if (p->req) srv_reply_empty(p->req, 200);
         }
     }
 }
 
 /* ---- handlers ---- */
-
-/* The consumer of a request (api.md §4 step 6), written into out; 0, or -1 if there is none. */
-static int consumer_of(const srv_identity_t *id, char *out, size_t outlen)
-{
-    const srv_claims_t *c = &id->claims;
-    if (c->org && *c->org)
-        snprintf(out, outlen, "/org/%s", c->org);
-    else if (c->userid && *c->userid)
-        snprintf(out, outlen, "/user/%s", c->userid);
-    else if (c->systemuser && *c->systemuser)
-        snprintf(out, outlen, "/systemuser/%s", c->systemuser);
-    else if (c->orgno && *c->orgno)
-        snprintf(out, outlen, "/organisation/%s", c->orgno);
-    else
-        return -1;
-    return 0;
-}
 
 typedef struct {
     const char *scheme; /* "http" or "https" */
@@ -591,30 +702,34 @@ static int ends_with_ci(const char *s, size_t n, const char *suffix)
 
 /* The request body's fields, matched case-insensitively. */
 typedef struct {
-    const char *endpoint, *resource, *subject, *type, *source, *altsubject;
+    const char *endpoint, *resource, *subject, *type, *source, *altsubject, *secret, *mode;
+    const filter_json_t *filters;
     int include_subunits;
 } sub_req_t;
 
 static const char *bad_field_type(const filter_json_t *root, sub_req_t *q)
 {
-    static const char *const names[] = {"endpoint",   "resourcefilter", "subjectfilter",
-                                        "typefilter", "sourcefilter",   "alternativesubjectfilter"};
-    const char **slots[] = {&q->endpoint, &q->resource, &q->subject,
-                            &q->type,     &q->source,   &q->altsubject};
+    static const char *const names[] = {
+        "endpoint",     "resourcefilter",           "subjectfilter", "typefilter",
+        "sourcefilter", "alternativesubjectfilter", "signingsecret", "contentmode"};
+    const char **slots[] = {&q->endpoint, &q->resource,   &q->subject, &q->type,
+                            &q->source,   &q->altsubject, &q->secret,  &q->mode};
     memset(q, 0, sizeof *q);
     for (size_t i = 0; i < root->count; i++) {
         const char *k = root->keys[i];
         const filter_json_t *v = root->items[i];
         size_t j;
-        for (j = 0; j < 6; j++) {
+        for (j = 0; j < 8; j++) {
             if (strcasecmp(k, names[j]) != 0) continue;
             if (v->type == FILTER_JSON_NULL) break;
             if (v->type != FILTER_JSON_STRING || memchr(v->str, '\0', v->len)) return k;
             *slots[j] = v->str;
             break;
         }
-        if (j < 6) continue;
-        if (strcasecmp(k, "includesubunits") == 0) {
+        if (j < 8) continue;
+        if (strcasecmp(k, "filters") == 0) {
+            if (v->type != FILTER_JSON_NULL) q->filters = v;
+        } else if (strcasecmp(k, "includesubunits") == 0) {
             if (v->type == FILTER_JSON_TRUE)
                 q->include_subunits = 1;
             else if (v->type != FILTER_JSON_FALSE && v->type != FILTER_JSON_NULL)
@@ -647,9 +762,11 @@ static void handle_create(srv_t *s, evhtp_request_t *req, srv_req_t *rctx, const
     filter_json_limits_t lim = {65536, 32, 4096};
     const filter_json_t *root;
     sub_req_t q;
-    char consumer[300], err[160], app_resource[600], created[40];
+    char consumer[300], err[300], app_resource[600], created[40], party_subject[48];
     const char *bad, *resource;
-    int is_app = 0;
+    int is_app = 0, mode = 0;
+    unsigned char key[64];
+    filter_buf_t filters_json = {0};
     url_t src;
     size_t len;
     srv_sub_t *sub, *dup;
@@ -705,7 +822,7 @@ static void handle_create(srv_t *s, evhtp_request_t *req, srv_req_t *rctx, const
         reply_json_string(req, 400, "Resource filter must be a valid urn");
         goto out;
     }
-    if (consumer_of(id, consumer, sizeof consumer) != 0) {
+    if (srv_identity_consumer(id, consumer, sizeof consumer) != 0) {
         reply_json_string(req, 400, "Missing event consumer");
         goto out;
     }
@@ -716,8 +833,21 @@ static void handle_create(srv_t *s, evhtp_request_t *req, srv_req_t *rctx, const
                               "A valid subject to the authenticated identity is required");
             goto out;
         }
-        /* alternativeSubjectFilter needs the register table to become a /party/{id} subject;
-         * without a subject to resolve it to, it is refused as Altinn does. */
+        /* an alternativeSubjectFilter becomes a /party/{id} subject through the register table;
+         * one that does not resolve is refused like a missing subject, as Altinn does */
+        if (q.altsubject && !q.subject) {
+            int64_t party = 0;
+            if (strncmp(q.altsubject, "/person/", 8) == 0)
+                party = srv_register_party_by_ssn(s->reg, q.altsubject + 8);
+            else if (strncmp(q.altsubject, "/organisation/", 14) == 0)
+                party = srv_register_party_by_orgno(s->reg, q.altsubject + 14);
+            else if (strncmp(q.altsubject, "/org/", 5) == 0)
+                party = srv_register_party_by_orgno(s->reg, q.altsubject + 5);
+            if (party > 0) {
+                snprintf(party_subject, sizeof party_subject, "/party/%lld", (long long)party);
+                q.subject = party_subject;
+            }
+        }
         if (q.altsubject && !q.subject) {
             reply_json_string(req, 400,
                               "A valid subject to the authenticated identity is required");
@@ -773,20 +903,79 @@ static void handle_create(srv_t *s, evhtp_request_t *req, srv_req_t *rctx, const
             goto out;
         }
     }
-    /* Authorization to subscribe to the resource (api.md §6) is allow-all in this build. */
+    /* Extensions: signed deliveries, content mode, filter dialects. */
+    if (q.secret && secret_decode(q.secret, key) < 0) {
+        reply_json_string(req, 400,
+                          "signingSecret must be whsec_ followed by the base64 of 24 to 64 bytes.");
+        goto out;
+    }
+    if (q.mode) {
+        for (mode = 0; mode < 3 && strcmp(q.mode, mode_names[mode]) != 0; mode++)
+            ;
+        if (mode == 3) {
+            reply_json_string(req, 400,
+                              "contentMode must be one of structured, cloudevents, binary.");
+            goto out;
+        }
+    }
+    if (q.filters) {
+        filter_dialect_t *fd;
+        if (filter_dialect_compile(q.filters, &fd, err, sizeof err) != 0) {
+            char msg[340];
+            snprintf(msg, sizeof msg, "Invalid filters: %s", err);
+            reply_json_string(req, 400, msg);
+            goto out;
+        }
+        filter_dialect_free(fd);
+        filter_buf_json_value(&filters_json, q.filters);
+        if (filter_buf_failed(&filters_json)) {
+            srv_reply_empty(req, 500);
+            goto out;
+        }
+    }
+    /* Authorization to subscribe to the resource (api.md §6); a subject rule is checked against
+     * the subject filter when there is one (else each push is checked per event). */
+    if (!srv_authz_check(s->authz, SRV_AUTHZ_SUBSCRIBE, resource, consumer, q.subject)) {
+        char msg[700];
+        snprintf(msg, sizeof msg, "Not authorized to create a subscription for resource %s.",
+                 resource);
+        reply_json_string(req, 403, msg);
+        goto out;
+    }
 
     filter_time_format(srv_now_us(), created, sizeof created);
-    sub = sub_new(store_sub_next_id(s->store), q.endpoint, resource, q.subject, q.type, q.source,
-                  q.altsubject, consumer, consumer, created);
-    if (!sub) {
+    {
+        sub_fields_t f = {q.endpoint,
+                          resource,
+                          q.subject,
+                          q.type,
+                          q.source,
+                          q.altsubject,
+                          consumer,
+                          consumer,
+                          created,
+                          q.secret,
+                          q.filters ? filters_json.data : NULL};
+        sub = sub_new(store_sub_next_id(s->store), &f);
+    }
+    if (!sub || compile_filters(sub, err, sizeof err) != 0) {
+        sub_free(sub);
         srv_reply_empty(req, 500);
         goto out;
     }
     sub->include_subunits = q.include_subunits;
+    sub->mode = mode;
     dup = dedupe_find(s->subs, sub);
     if (dup) {
-        free(sub);
+        sub_free(sub);
         if (dup->committed) {
+            if (dup->disabled) { /* posting it again re-enables it, after a new handshake */
+                dup->disabled = 0;
+                dup->validated = 0;
+                if (put_record(s, dup) != 0)
+                    srv_log(SRV_LOG_ERROR, "subs", "cannot record re-enabling id=%llu",
+                            (unsigned long long)dup->id);
+            }
             reply_sub(s, req, 201, dup);
             handshake(s, dup); /* posting it again restarts the handshake */
         } else if (add_pending(s, req, rctx, SRV_PENDING_SUB_CREATE, dup) != 0) {
@@ -795,19 +984,23 @@ static void handle_create(srv_t *s, evhtp_request_t *req, srv_req_t *rctx, const
         goto out;
     }
     if (reg_add(s->subs, sub) != 0) {
-        free(sub);
+        sub_free(sub);
         srv_reply_empty(req, 500);
         goto out;
     }
-    if (put_record(s, sub) != 0 || add_pending(s, req, rctx, SRV_PENDING_SUB_CREATE, sub) != 0) {
-        /* nothing of it is in a commit yet unless put_record succeeded: then the commit will
-         * store a subscription no one was told about; take it out of the batch again */
-        store_batch_clear(s->subs->batch);
+    if (put_record(s, sub) != 0) {
         reg_remove(s->subs, sub);
-        free(sub);
+        sub_free(sub);
+        srv_reply_empty(req, 500);
+    } else if (add_pending(s, req, rctx, SRV_PENDING_SUB_CREATE, sub) != 0) {
+        /* the record is in the batch already: delete it again behind itself */
+        store_batch_del_sub(s->subs->batch, sub->id);
+        reg_remove(s->subs, sub);
+        sub_free(sub);
         srv_reply_empty(req, 500);
     }
 out:
+    filter_buf_fini(&filters_json);
     filter_json_doc_free(doc);
 }
 
@@ -931,7 +1124,7 @@ int srv_subs_route(srv_t *s, evhtp_request_t *req, srv_req_t *rctx, const char *
         srv_identity_fini(&id);
         return 1;
     }
-    has_consumer = consumer_of(&id, consumer, sizeof consumer) == 0;
+    has_consumer = srv_identity_consumer(&id, consumer, sizeof consumer) == 0;
     srv_identity_fini(&id);
 
     if (route == R_LIST) {
@@ -945,7 +1138,7 @@ int srv_subs_route(srv_t *s, evhtp_request_t *req, srv_req_t *rctx, const char *
             if (!sub->committed || sub->deleting || strcmp(sub->created_by, consumer) != 0)
                 continue;
             if (n++) filter_buf_puts(&b, ",");
-            sub_json(&b, sub);
+            sub_json(&b, sub, 0);
         }
         filter_buf_puts(&b, "]}");
         if (filter_buf_failed(&b)) {

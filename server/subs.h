@@ -23,6 +23,11 @@ typedef struct srv_sub {
     char *consumer;
     char *created_by;
     char *created;
+    char *secret;       /* signingSecret as given ("whsec_..."): write-only, never output */
+    char *filters_json; /* the "filters" extension as compact JSON, or NULL */
+    struct filter_dialect *filters; /* compiled filters_json */
+    int mode;                       /* contentMode: webhook_mode_t */
+    int disabled; /* a delivery got 410 Gone: no more deliveries until posted again */
     int validated;
     int include_subunits;
     int deleting;  /* a delete is waiting for its commit */
@@ -52,8 +57,12 @@ int srv_subs_batch_empty(struct srv *s);
 /* The ids collected by the last srv_subs_match. */
 const uint64_t *srv_subs_match_ids(struct srv *s);
 
-/* Collects the ids of the validated subscriptions that match an event, into s->match_ids. */
-size_t srv_subs_match(struct srv *s, const char *resource, const char *subject, const char *type,
-                      const char *source);
+/* Collects the ids of the validated, enabled subscriptions whose filters all hold for ev (the
+ * Altinn filters through the index, then the "filters" extension), into s->match_ids. */
+struct filter_event;
+size_t srv_subs_match(struct srv *s, const struct filter_event *ev);
+
+/* Called by the delivery engine: a delivery to sub_id got 410 Gone. */
+void srv_subs_on_gone(void *ctx, uint64_t sub_id);
 
 #endif
