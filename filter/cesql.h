@@ -109,8 +109,9 @@ filter_cesql_type_t filter_cesql_type(const filter_cesql_t *e);
  * missing attribute gives the zero value of the enclosing operator's type and
  * FILTER_CESQL_E_MISSING_ATTRIBUTE). A String result points into e (a literal), into memory fn
  * returned, or into memory owned by *result: call filter_cesql_value_fini(result) when done (a
- * no-op for other results). Never allocates unless a computed string outgrows the stack buffer; if
- * that allocation fails the error is FILTER_CESQL_E_GENERIC. */
+ * no-op for other results). Allocates when a string computed on the way outgrows the stack buffer
+ * (freed before returning) and for the owned copy of a computed String result; if an allocation
+ * fails the error is FILTER_CESQL_E_GENERIC. */
 int filter_cesql_eval(const filter_cesql_t *e, filter_cesql_attr_fn fn, void *ctx,
                       filter_cesql_value_t *result);
 
@@ -120,7 +121,9 @@ void filter_cesql_value_fini(filter_cesql_value_t *v);
 /* The filter use (spec 1.2 and the Subscriptions API 'sql' dialect): returns 1 when the expression
  * evaluates to Boolean TRUE with no error, else 0. A result of another type does not match, not
  * even the String "true": the spec says a filter's output MUST be a Boolean, and no cast is
- * applied. */
+ * applied. Errors are not reported (the filter just does not match); use filter_cesql_eval to see
+ * them. Allocates nothing unless a string computed on the way outgrows the stack buffer; a failed
+ * allocation is an error, so no match. */
 int filter_cesql_matches(const filter_cesql_t *e, filter_cesql_attr_fn fn, void *ctx);
 
 /* A ready-made accessor for a filter_event_t (pass the event as ctx). Core attributes are Strings
