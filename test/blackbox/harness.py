@@ -795,3 +795,22 @@ def wait_until(fn, timeout=10.0, interval=0.05):
         if got or time.monotonic() >= deadline:
             return got
         time.sleep(interval)
+
+
+# --------------------------------------------------------------------------------------------------
+# Standard Webhooks signatures (subscription extension signingSecret), computed independently
+
+
+def new_signing_secret(nbytes=32):
+    """A signingSecret: "whsec_" + base64 of nbytes random bytes. Returns (secret str, key bytes)."""
+    key = os.urandom(nbytes)
+    return "whsec_" + base64.b64encode(key).decode("ascii"), key
+
+
+def webhook_signature(key, msg_id, timestamp, body):
+    """The Standard Webhooks v1 signature ("v1," + base64 HMAC-SHA256 of "id.timestamp.body" with the
+    key bytes) of one request. body is bytes."""
+    if isinstance(body, str):
+        body = body.encode("utf-8")
+    signed = ("%s.%s." % (msg_id, timestamp)).encode("utf-8") + body
+    return "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode("ascii")
