@@ -154,16 +154,16 @@ static void test_compile_errors(void)
     ok(compile_err("a = 'x\0y'", 9, P, "NUL byte"), "compile: NUL byte");
     ok(compile_err("a = '\xff'", 7, P, "not valid UTF-8"), "compile: invalid UTF-8");
 
-    char *deep = malloc(1000);
+    static char deep[1000];
     memset(deep, '(', 300);
-    strcpy(deep + 300, "1");
+    deep[300] = '1';
+    deep[301] = '\0';
     ok(CERR(deep, P, "nested too deeply"), "compile: parentheses nested too deeply");
     memset(deep, 0, 1000);
     for (int i = 0; i < 200; i++)
         strcat(deep, "-");
     strcat(deep, "a");
     ok(CERR(deep, P, "nested too deeply"), "compile: unary chain too deep");
-    free(deep);
 
     /* A long left-deep chain of one arithmetic operator is as deep as it is long. */
     char *chain = malloc(4000);
