@@ -45,6 +45,7 @@ POLICY = {"rules": [
     {"effect": "permit", "actions": ["subscribe"], "resource": R + "fid-own-*", "consumer": "/organisation/*",
      "subject": ORGNO_ID + "{consumer}"},
     {"effect": "deny", "actions": ["subscribe"], "resource": R + "fid-own-*", "consumer": "*", "subject": "*"},
+    {"effect": "deny", "actions": ["subscribe"], "resource": R + "app_ttd_fiddeny*", "consumer": "*"},
     # ---- read (app events)
     {"effect": "deny", "actions": ["read"], "resource": R + "app_ttd_fidread*", "consumer": "*", "subject": "/party/666"},
     {"effect": "deny", "actions": ["read"], "resource": R + "app_ttd_fidread*", "consumer": "/org/skd"},
@@ -166,6 +167,24 @@ class PublishPolicyTest(PolicyTestBase):
         self.publish_ok(ev, self.admin)
         self.assertEqual(self.poll_ids(ev["resource"], self.admin), [ev["id"]])
 
+    def test_platform_access_token_still_authorized(self):
+        # the PlatformAccessToken stands in for the publish scope only: the policy still decides,
+        # for the consumer of the bearer token
+        pat = token("--secret-file", self.secret_file, "--app", "ttd/fidapp")
+        ttd = self.tok(scope=SCOPE_SUBSCRIBE, org="ttd")
+        nav = self.tok(scope=SCOPE_SUBSCRIBE, org="nav")
+        h = {"PlatformAccessToken": pat}
+        ev = event(resource=res("fid-pat"))
+        self.assertStatus(self.srv.publish(ev, ttd, headers=h), 200)
+        self.assertEqual(self.poll_ids(ev["resource"], self.ttd), [ev["id"]])
+        self.assertStatus(self.srv.publish(event(resource=res("fid-pat")), ttd), 403)
+        for tok, ev in ((ttd, event(resource=res("fid-pubdeny"))), (nav, event(resource=res("fid-pat"))),
+                        (ttd, event(resource=res("fid-pat"), subject="/forbidden/1"))):
+            r = self.srv.publish(ev, tok, headers=h)
+            self.assertStatus(r, 403)
+            self.assertEqual(r.body, b"")
+            self.assertEqual(self.poll_ids(ev["resource"], self.ttd), [])
+
     def test_consumer_of_each_token_kind(self):
         cases = [
             # (token, resource prefix, permitted?)
@@ -263,6 +282,14 @@ class PollPolicyTest(PolicyTestBase):
             hops += 1
         self.assertEqual(got, [shown["id"]])
         self.assertLessEqual(hops, 3)
+        # the same bound for a subject query that matches none of the first 10,000 events
+        resp = self.srv.poll("resource=%s&after=0&subject=/party/1" % r, self.ttd)
+        self.assertEqual(self.assertPollPage(resp), [])
+        self.assertEqual(resp.headers.get("next"), "%s/events/api/v1/events?after=%s&resource=%s&subject=/party/1"
+                         % (self.srv.base_url, hidden[9999]["id"], r))
+        resp = self.srv.keepalive_request("GET", self.srv.path_of(resp.headers["next"]), None,
+                                          {"Authorization": "Bearer " + self.ttd})
+        self.assertEqual([e["id"] for e in self.assertPollPage(resp)], [shown["id"]])
         # a consumer that may see them all gets the first 50 hidden ones at once
         page = self.assertPollPage(self.srv.poll("resource=%s&after=0&size=50" % r, self.ttd))
         self.assertEqual([e["id"] for e in page], [e["id"] for e in hidden[:50]])
@@ -275,6 +302,15 @@ class SubscribePolicyTest(PolicyTestBase):
             self.assertSubscribeDenied(res("fid-subdeny"), tok)
         # the denied resource as given, also with a subject filter and a type filter
         self.assertSubscribeDenied(res("fid-subdeny"), self.ttd, subjectFilter="/party/1", typeFilter="a.b")
+
+    def test_create_denied_app_subscription_names_derived_resource(self):
+        app = "fiddeny" + uuid.uuid4().hex[:8]
+        body = {"endPoint": self.recv.url(self.recv.unique_path("denied")),
+                "sourceFilter": "https://ttd.apps.altinn.no/ttd/" + app}
+        r = self.srv.create_subscription(body, self.ttd)
+        self.assertStatus(r, 403)
+        self.assertEqual(r.json(), "Not authorized to create a subscription for resource %sapp_ttd_%s." % (R, app))
+        self.assertSubscribeDenied(R + "app_ttd_" + app, self.ttd)
 
     def test_subject_rule_against_subject_filter(self):
         r = res("fid-subj")

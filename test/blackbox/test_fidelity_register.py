@@ -220,6 +220,24 @@ class IncludeSubunitsTest(RegisterTestBase):
         self.assertStatus(r, 201)
 
 
+class SubunitRestartTest(RegisterTestBase):
+    """includeSubunits is stored with the subscription: it still holds after a restart."""
+
+    def test_survives_restart(self):
+        res = fresh_resource("fidsubrs")
+        sub, path = self.subscribe(resourceFilter=res, subjectFilter="/party/50002", includeSubunits=True)
+        _, plain = self.subscribe(resourceFilter=res, subjectFilter="/party/50002")
+        self.srv.restart()
+        got = self.srv.get_subscription(sub["id"], self.ttd)
+        self.assertStatus(got, 200)
+        self.assertIs(got.json()["includeSubunits"], True)
+        ev = self.publish(event(resource=res, subject=ORGNO_ID + "910000003"))
+        self.assertEqual(self.recv.wait_event_ids([ev["id"]], path, timeout=10), set())
+        time.sleep(QUIET)
+        self.assertEqual(self.delivered(path), [ev["id"]])
+        self.assertEqual(self.recv.events(plain), [])
+
+
 class SubunitPolicyTest(RegisterTestBase):
     """includeSubunits with a policy: the push of a sub-unit event is decided on the event's subject."""
 
