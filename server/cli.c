@@ -157,7 +157,7 @@ static int parse_listen(const char *s, srv_config_t *cfg)
 
 /* Options that later work fills in; they are recognised so that the error says so plainly. */
 static const char *const later_opts[] = {
-    "config", "register", "tls-cert", "tls-key", "tls-client-ca", "retention", NULL,
+    "config", "tls-cert", "tls-key", "tls-client-ca", "retention", NULL,
 };
 
 __attribute__((format(printf, 1, 2))) static int bad(const char *fmt, ...)
