@@ -203,7 +203,7 @@ static int serve(int argc, char **argv)
     }
 
     s.base = event_base_new();
-    if (!s.base || srv_http_init(&s) != 0 || srv_publish_init(&s) != 0) {
+    if (!s.base || srv_http_init(&s) != 0 || srv_commit_init(&s) != 0) {
         fprintf(stderr, "hendelse serve: cannot set up the event loop\n");
         return 1;
     }
@@ -242,8 +242,8 @@ static int serve(int argc, char **argv)
 
     event_base_dispatch(s.base);
 
-    /* Anything that arrived after the signal is answered before the store closes. */
-    srv_commit_now(&s);
+    /* Anything that arrived after the signal is committed and answered before the store closes. */
+    srv_commit_fini(&s);
     srv_log(SRV_LOG_INFO, "server", "stopped published=%llu duplicates=%llu batches=%llu",
             (unsigned long long)s.n_published, (unsigned long long)s.n_duplicates,
             (unsigned long long)s.n_batches);
@@ -253,7 +253,6 @@ static int serve(int argc, char **argv)
     store_batch_free(s.batch);
     event_free(ev_term);
     event_free(ev_int);
-    event_free(s.commit_ev);
     event_free(s.flush_ev);
     free(s.ready);
     evhtp_free(s.htp);
@@ -263,8 +262,7 @@ static int serve(int argc, char **argv)
     srv_authz_free(s.authz);
     srv_register_free(s.reg);
     free(s.pending);
-    free(s.ins);
-    free(s.res);
+    free(s.inflight);
     return 0;
 }
 

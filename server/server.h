@@ -51,13 +51,15 @@ typedef struct srv {
     srv_jwt_keys_t *keys;
     char base_url[512];
 
-    /* group commit: the open batch and the event that commits it after this loop pass */
+    /* group commit (commit.c): the open batch, the job in the committer's hands */
     struct event *commit_ev;
-    srv_pending_t *pending;
+    srv_pending_t *pending; /* the open batch's waiting requests */
     size_t n_pending, cap_pending;
-    store_event_in_t *ins; /* scratch, cap_pending long */
-    store_result_t *res;   /* scratch, cap_pending long */
-    store_batch_t *batch;  /* delivery state written by the webhook engine, with the events */
+    srv_pending_t *inflight; /* the committing job's requests */
+    size_t n_inflight, cap_inflight;
+    struct srv_committer *committer;
+    int job_busy;
+    store_batch_t *batch; /* delivery state written by the webhook engine, with the events */
 
     struct srv_subs *subs;
     struct webhook *webhook;
@@ -82,7 +84,9 @@ typedef struct srv_req {
     size_t body_len;
     size_t limit; /* the body limit of this request */
     int too_big;  /* the body passed max-event-bytes: it was drained, the answer will be 413 */
-    long pending; /* index into srv->pending while waiting for a commit, else -1 */
+    long pending; /* index into srv->pending (or srv->inflight) while waiting for a commit, else -1
+                   */
+    int inflight; /* the entry is in srv->inflight: its commit is under way */
     evhtp_request_t *req;
     int in_handler; /* the route handler is running: replies are recorded, not sent */
     int status;     /* the recorded reply status */
@@ -126,15 +130,19 @@ void srv_handle_publish(srv_t *s, evhtp_request_t *req, srv_req_t *rctx);
 void srv_handle_query(srv_t *s, evhtp_request_t *req);
 /* The body limit of a publish with this Content-Type (a batch may be larger). */
 size_t srv_publish_body_limit(const srv_t *s, const char *content_type);
-/* Creates the commit event on s->base. 0 or -1. */
-int srv_publish_init(srv_t *s);
+typedef struct srv_committer srv_committer_t;
+/* Creates the commit events on s->base and starts the committer thread (s->store must be open).
+ * 0 or -1. */
+int srv_commit_init(srv_t *s);
+/* Commits and answers everything waiting, stops the committer thread, frees. */
+void srv_commit_fini(srv_t *s);
 /* Loads the delivery state and re-dispatches the events after the durable cursor. 0 or -1. */
 int srv_deliver_start(srv_t *s);
 /* Makes sure the group commit runs at the end of this loop pass. */
 void srv_arm_commit(srv_t *s);
 /* Adds a request to the open batch and pauses it: the commit answers it. NULL on failure. */
 srv_pending_t *srv_pending_add(srv_t *s, evhtp_request_t *req, struct srv_req *rctx);
-/* Commits the open batch now, answering every waiting publish (also used at shutdown). */
+/* Commits and answers everything waiting before returning, blocking the loop (at shutdown). */
 void srv_commit_now(srv_t *s);
 /* The request went away: forget it in the open batch. */
 void srv_publish_forget(srv_t *s, srv_req_t *rctx);

@@ -1,7 +1,7 @@
 /* server/subs: the subscriptions API (api.md §4) and the registry behind it.
  *
  * A create or delete is checked at once, recorded in the subscription batch and answered after the
- * group commit that makes it durable (srv_subs_commit); only then does it enter, or leave, the
+ * group commit that makes it durable (srv_subs_finish); only then does it enter, or leave, the
  * match index and the delivery engine, in that same loop pass. */
 #include "server/subs.h"
 
@@ -572,26 +572,29 @@ static void reply_sub(srv_t *s, evhtp_request_t *req, int status, const srv_sub_
 
 /* ---- the commit ---- */
 
-void srv_subs_commit(srv_t *s)
+void srv_subs_swap_batch(srv_t *s, store_batch_t **b)
+{
+    store_batch_t *t = s->subs->batch;
+    HND_CHECK(store_batch_empty(*b));
+    s->subs->batch = *b;
+    *b = t;
+}
+
+void srv_subs_finish(srv_t *s, srv_pending_t *entries, size_t n, int rc)
 {
     srv_subs_t *r = s->subs;
-    int rc = 0;
 
-    if (!store_batch_empty(r->batch)) {
-        rc = store_commit(s->store, r->batch, NULL, 0, NULL);
-        if (rc != 0) {
-            srv_log(SRV_LOG_ERROR, "subs", "subscription commit failed error=\"%s\" detail=\"%s\"",
-                    store_strerror(rc), store_last_error(s->store));
-            /* The waiting requests are answered with an error below; nothing of the batch
-             * stays in memory, so drop it rather than write it later behind their backs. */
-            store_batch_clear(r->batch);
-        }
-    }
-    for (size_t i = 0; i < s->n_pending; i++) {
-        srv_pending_t *p = &s->pending[i];
+    for (size_t i = 0; i < n; i++) {
+        srv_pending_t *p = &entries[i];
         srv_sub_t *sub = p->sub;
         if (p->kind == SRV_PENDING_SUB_CREATE) {
             p->kind = SRV_PENDING_DONE;
+            sub->refs--;
+            if (sub->failed) { /* its create failed in an earlier commit */
+                if (p->req) srv_reply_empty(p->req, 500);
+                if (sub->refs == 0) sub_free(sub);
+                continue;
+            }
             if (rc == 0 && !sub->committed && activate(s, sub) != 0) rc = STORE_ENOMEM;
             if (rc != 0 && !sub->committed) {
                 reg_remove(r, sub);
@@ -600,7 +603,9 @@ void srv_subs_commit(srv_t *s)
                                       rc == STORE_EMAPFULL ? "Insufficient Storage"
                                                            : "Internal Server Error",
                                       "The subscription could not be stored.");
-                sub_free(sub);
+                /* a dedupe hit waiting for a later commit may still point at it */
+                sub->failed = 1;
+                if (sub->refs == 0) sub_free(sub);
                 continue;
             }
             if (rc != 0) { /* a dedupe hit on a subscription committed earlier */
@@ -752,6 +757,7 @@ static int add_pending(srv_t *s, evhtp_request_t *req, srv_req_t *rctx, int kind
     if (!p) return -1;
     p->kind = kind;
     p->sub = sub;
+    if (kind == SRV_PENDING_SUB_CREATE) sub->refs++;
     return 0;
 }
 

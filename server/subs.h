@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "server/evhtp_inc.h"
+#include "server/server.h"
 
 struct srv;
 struct srv_req;
@@ -32,6 +33,8 @@ typedef struct srv_sub {
     int include_subunits;
     int deleting;  /* a delete is waiting for its commit */
     int committed; /* stored: visible to matching (a create waits for its commit) */
+    int failed;    /* its create failed to commit: freed when no waiting request points at it */
+    int refs;      /* waiting requests (creates and dedupe hits) that point at it */
     struct srv_sub *dedupe_next;
 } srv_sub_t;
 
@@ -45,8 +48,13 @@ void srv_subs_close(struct srv *s);
 /* Routes /events/api/v1/subscriptions[/...]; returns 0 if path is not one of its routes. */
 int srv_subs_route(struct srv *s, evhtp_request_t *req, struct srv_req *rctx, const char *path);
 
-/* The commit of the subscription batch: called by the group commit before the events. */
-void srv_subs_commit(struct srv *s);
+struct store_batch;
+/* Hands the subscription batch to a commit: swaps the open batch with *b (which must be empty). */
+void srv_subs_swap_batch(struct srv *s, struct store_batch **b);
+
+/* After the commit of a subscription batch (rc its result): answers the subscription requests among
+ * entries[0..n) and applies them to the registry, the match index and the delivery engine. */
+void srv_subs_finish(struct srv *s, srv_pending_t *entries, size_t n, int rc);
 
 /* Called by the delivery engine: a handshake of sub_id succeeded. */
 void srv_subs_on_validated(void *ctx, uint64_t sub_id);

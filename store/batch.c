@@ -306,9 +306,12 @@ void store_batch_committed(store_t *st, store_batch_t *b)
         const op_t *op = &b->ops[i];
         /* A caller that puts an id it did not get from store_sub_next_id still never sees it
          * handed out later. */
-        if (op->kind == OP_PUT_SUB && st->next_sub_id != 0 && op->id >= st->next_sub_id &&
-            op->id != UINT64_MAX)
-            st->next_sub_id = op->id + 1;
+        if (op->kind != OP_PUT_SUB || op->id == UINT64_MAX) continue;
+        uint64_t cur = __atomic_load_n(&st->next_sub_id, __ATOMIC_ACQUIRE);
+        while (cur != 0 && op->id >= cur &&
+               !__atomic_compare_exchange_n(&st->next_sub_id, &cur, op->id + 1, 0, __ATOMIC_ACQ_REL,
+                                            __ATOMIC_ACQUIRE))
+            ;
     }
     store_batch_clear(b);
 }

@@ -167,10 +167,10 @@ int store_commit(store_t *st, store_batch_t *b, const store_event_in_t *evs, siz
     for (;;) {
         size_t full_at = limit;
         bool ops_full = false;
-        uint64_t last = st->last_seq;
+        uint64_t last = __atomic_load_n(&st->last_seq, __ATOMIC_ACQUIRE);
         int rc = commit_try(st, b, evs, n, limit, res, &full_at, &ops_full, &last);
         if (rc == STORE_OK) {
-            st->last_seq = last;
+            __atomic_store_n(&st->last_seq, last, __ATOMIC_RELEASE);
             break;
         }
         if (rc != STORE_EMAPFULL || limit == 0 || ops_full) {

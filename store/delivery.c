@@ -4,6 +4,7 @@
  * store_batch_t (batch.c) and store_commit (commit.c). */
 #include "store/internal.h"
 
+#include <stdio.h>
 #include <string.h>
 
 int store_meta_get_u64(store_t *st, MDB_txn *txn, const MDB_val *key, uint64_t *out)
@@ -62,9 +63,13 @@ uint64_t store_sub_next_id(store_t *st)
 {
     /* 0 marks an exhausted counter (2^64 - 1 ids handed out): never in practice, but never a
      * repeated id either. */
-    if (!st || st->next_sub_id == 0) return 0;
-    uint64_t id = st->next_sub_id;
-    st->next_sub_id = id == UINT64_MAX ? 0 : id + 1;
+    if (!st) return 0;
+    /* the commit (possibly on a committer thread) may raise the counter: take ids atomically */
+    uint64_t id = __atomic_load_n(&st->next_sub_id, __ATOMIC_ACQUIRE);
+    do {
+        if (id == 0) return 0;
+    } while (!__atomic_compare_exchange_n(&st->next_sub_id, &id, id == UINT64_MAX ? 0 : id + 1, 0,
+                                          __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE));
     return id;
 }
 
@@ -179,8 +184,8 @@ static int scan_subseq(store_t *st, bool dead, bool one_sub, uint64_t sub_id, st
     }
     if (rc == STORE_ECORRUPT && mrc == 0 && k.mv_size == SUBSEQ_KEY_LEN) {
         /* Name the record: the decoder does not know its key. */
-        char detail[sizeof st->err];
-        memcpy(detail, st->err, sizeof detail);
+        char detail[256];
+        snprintf(detail, sizeof detail, "%s", store_last_error(st));
         const unsigned char *kp = k.mv_data;
         store_set_err(st, "%s (sub %llu, seq %llu): %s", name, (unsigned long long)get_u64(kp),
                       (unsigned long long)get_u64(kp + 8), detail);

@@ -31,7 +31,9 @@ struct store {
     int lock_fd;
     bool sync_none; /* opened with MDB_NOSYNC: store_close flushes */
     /* The highest sequence number committed (or reserved by the high-water mark). Updated only
-     * after a successful commit, so an aborted transaction never leaves it ahead of the disk. */
+     * after a successful commit, so an aborted transaction never leaves it ahead of the disk.
+     * Written by store_commit and read by store_last_seq, possibly on different threads: accessed
+     * with __atomic builtins. */
     uint64_t last_seq;
     /* The next subscription id store_sub_next_id hands out. Only ever grows in this process, so an
      * id is never handed out twice even if its commit failed or it was deleted again. */
@@ -43,7 +45,6 @@ struct store {
     bool rtxn_busy;
     unsigned char *scratch; /* store_dedupe_key's message buffer */
     size_t scratch_cap;
-    char err[256];
 };
 
 /* Scratch space for one event's index keys during a batch. */

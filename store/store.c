@@ -69,11 +69,16 @@
 
 /* ---- errors ---- */
 
+/* The detail of the last failure is kept per thread: store_commit may run on a committer thread
+ * while the event loop reads, and neither may clobber the other's message. */
+static _Thread_local char last_err[256];
+
 void store_set_err(store_t *st, const char *fmt, ...)
 {
     va_list ap;
+    (void)st;
     va_start(ap, fmt);
-    vsnprintf(st->err, sizeof st->err, fmt, ap);
+    vsnprintf(last_err, sizeof last_err, fmt, ap);
     va_end(ap);
 }
 
@@ -397,8 +402,8 @@ const char *store_strerror(int code)
 
 const char *store_last_error(const store_t *st)
 {
-    if (!st) return "no store";
-    return st->err[0] ? st->err : "no error";
+    (void)st;
+    return last_err[0] ? last_err : "no error";
 }
 
 /* ---- reads ---- */
@@ -548,7 +553,7 @@ int store_scan_all(store_t *st, uint64_t after_seq, size_t max_examined, store_s
 
 uint64_t store_last_seq(const store_t *st)
 {
-    return st ? st->last_seq : 0;
+    return st ? __atomic_load_n(&st->last_seq, __ATOMIC_ACQUIRE) : 0;
 }
 
 int store_check(store_t *st)

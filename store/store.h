@@ -3,7 +3,10 @@
  * number, an id index (event id -> oldest sequence), a resource index (resource -> sequences), and a
  * dedupe index on (source, id). Writes go through a batch committed in one transaction with one
  * durable sync. Never prints: every function returns an int code (0 = ok), see store_strerror().
- * Not thread-safe: use one store_t from one thread (the event loop). */
+ * Threads: every call but the writes is made from one thread (the event loop); store_commit and
+ * store_append_batch may run on one other thread (a committer) at the same time as those reads,
+ * one write at a time. LMDB serves readers and one writer concurrently; the little shared state
+ * (last sequence, next subscription id) is atomic and store_last_error is per thread. */
 #ifndef HENDELSE_STORE_STORE_H
 #define HENDELSE_STORE_STORE_H
 
@@ -44,8 +47,8 @@ int store_open(const char *dir, const store_opts_t *opts, store_t **out);
 void store_close(store_t *st);
 
 const char *store_strerror(int code);
-/* A more detailed description of the last STORE_EIO/STORE_ECORRUPT (static storage, overwritten by
- * the next failing call). */
+/* A more detailed description of the last STORE_EIO/STORE_ECORRUPT of the calling thread
+ * (thread-local storage, overwritten by its next failing call). */
 const char *store_last_error(const store_t *st);
 
 /* ---- events: write batch ---- */

@@ -1,0 +1,422 @@
+/* server/commit: the group commit (architecture.md, "The write path").
+ *
+ * Requests that change the store (publishes, subscription changes) are checked at once and then
+ * wait, paused, in the open batch (s->pending). At the end of a loop pass the open batch becomes
+ * the job of the committer thread, which writes it in one LMDB transaction and syncs it to disk,
+ * while the loop goes on serving and filling the next batch. When the job is done the loop answers
+ * every request of it (never before its data is on disk), applies subscription changes and hands
+ * the new events to delivery, then starts the next job at once if one is waiting. So the fsync
+ * never blocks the loop, and the batch grows with the load: everything that arrives during one
+ * commit is committed by the next.
+ *
+ * The committer thread only ever calls store_commit; everything else stays on the loop. Jobs run
+ * one at a time and in order, so sequence numbers, dedupe and the dispatch cursor see the same
+ * order as with commits on the loop. */
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "filter/util.h"
+#include "server/log.h"
+#include "server/server.h"
+#include "server/subs.h"
+#include "webhook/webhook.h"
+
+struct srv_committer {
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int ready; /* a job was handed over */
+    int quit;
+    int efd; /* the thread signals "done" here; the loop reads it */
+    struct event *done_ev;
+
+    /* the job (owned by the thread from hand-over until "done") */
+    store_t *store;
+    store_batch_t *subs;  /* subscription ops */
+    store_batch_t *batch; /* delivery ops (a failed one stays to be tried again first) */
+    store_event_in_t *ins;
+    size_t n_ins, cap_ins;
+    store_result_t *res;
+    size_t cap_res;
+    int subs_rc, rc;
+    char subs_err[256], err[256];
+};
+
+static int grow(void **p, size_t *cap, size_t need, size_t elem)
+{
+    size_t c = *cap ? *cap : 256;
+    void *np;
+    while (c < need)
+        c *= 2;
+    if (c == *cap) return 0;
+    np = realloc(*p, c * elem);
+    if (!np) return -1;
+    *p = np;
+    *cap = c;
+    return 0;
+}
+
+/* ---- the thread ---- */
+
+static void *committer_main(void *arg)
+{
+    srv_committer_t *c = arg;
+    uint64_t one = 1;
+    for (;;) {
+        pthread_mutex_lock(&c->mu);
+        while (!c->ready && !c->quit)
+            pthread_cond_wait(&c->cv, &c->mu);
+        if (!c->ready) {
+            pthread_mutex_unlock(&c->mu);
+            return NULL;
+        }
+        c->ready = 0;
+        pthread_mutex_unlock(&c->mu);
+
+        c->subs_rc = 0;
+        if (!store_batch_empty(c->subs)) {
+            c->subs_rc = store_commit(c->store, c->subs, NULL, 0, NULL);
+            if (c->subs_rc) snprintf(c->subs_err, sizeof c->subs_err, "%s", store_last_error(NULL));
+        }
+        c->rc = 0;
+        if (c->n_ins || !store_batch_empty(c->batch)) {
+            c->rc = store_commit(c->store, c->batch, c->ins, c->n_ins, c->res);
+            if (c->rc) snprintf(c->err, sizeof c->err, "%s", store_last_error(NULL));
+        }
+        /* the write of the eventfd publishes the job's results to the loop thread */
+        while (write(c->efd, &one, sizeof one) < 0 && errno == EINTR)
+            ;
+    }
+}
+
+/* ---- the loop's side ---- */
+
+static void dispatch(srv_t *s, uint64_t seq, const filter_event_t *ev)
+{
+    size_t n = srv_subs_match(s, ev);
+    if (webhook_dispatch(s->webhook, seq, ev->json, ev->json_len, srv_subs_match_ids(s), n) != 0)
+        srv_log(SRV_LOG_ERROR, "deliver", "out of memory dispatching seq=%llu",
+                (unsigned long long)seq);
+}
+
+static void reply_group(srv_t *s, srv_pending_t *p, size_t avail)
+{
+    /* a group (a batch) answers with its worst outcome */
+    store_res_t worst = STORE_RES_STORED;
+    (void)s;
+    for (size_t j = 0; j < (p->group ? p->group : 1) && j < avail; j++) {
+        store_res_t r = p[j].res->res;
+        if (r == STORE_RES_ERROR || (r == STORE_RES_FULL && worst != STORE_RES_ERROR)) worst = r;
+    }
+    switch (worst) {
+    case STORE_RES_STORED:
+    case STORE_RES_DUP:
+        if (p->created_id[0]) {
+            if (p->location)
+                evhtp_headers_add_header(p->req->headers_out,
+                                         evhtp_header_new("Location", p->location, 0, 1));
+            srv_reply_text(p->req, 201, "application/json; charset=utf-8", p->created_id,
+                           strlen(p->created_id));
+        } else {
+            srv_reply_empty(p->req, 200);
+        }
+        break;
+    case STORE_RES_FULL:
+        srv_reply_problem(p->req, 507, "Insufficient Storage",
+                          "The event store is full; the event was not stored.");
+        break;
+    default:
+        srv_reply_problem(p->req, 500, "Internal Server Error", "The event could not be stored.");
+        break;
+    }
+}
+
+/* The job is done: answer, apply and dispatch, in the order the requests came. */
+static void finish_job(srv_t *s)
+{
+    srv_committer_t *c = s->committer;
+    size_t n = s->n_inflight;
+
+    s->job_busy = 0;
+    s->n_batches++;
+    if (c->subs_rc)
+        srv_log(SRV_LOG_ERROR, "subs", "subscription commit failed error=\"%s\" detail=\"%s\"",
+                store_strerror(c->subs_rc), c->subs_err);
+    /* A failed subscription batch is dropped: its requests are answered with an error below, and
+     * nothing of it may be written later behind their backs. */
+    store_batch_clear(c->subs);
+    if (c->rc == STORE_EMAPFULL)
+        srv_log(SRV_LOG_WARN, "store", "store is full: publishes refused until space is freed");
+    else if (c->rc)
+        srv_log(SRV_LOG_ERROR, "store", "commit failed events=%zu error=\"%s\" detail=\"%s\"",
+                c->n_ins, store_strerror(c->rc), c->err);
+
+    /* Detach the entries before answering: a reply may free a connection, whose fini hook then
+     * looks for its slot. */
+    s->n_inflight = 0;
+    for (size_t i = 0; i < n; i++)
+        if (s->inflight[i].rctx) s->inflight[i].rctx->pending = -1;
+
+    srv_subs_finish(s, s->inflight, n, c->subs_rc);
+
+    for (size_t i = 0, k = 0; i < n; i++) {
+        srv_pending_t *p = &s->inflight[i];
+        if (p->kind != SRV_PENDING_EVENT) continue;
+        p->res = &c->res[k++];
+        if (p->res->res == STORE_RES_STORED) {
+            s->n_published++;
+            dispatch(s, p->res->seq, p->ev);
+        }
+        if (p->res->res == STORE_RES_DUP) s->n_duplicates++;
+    }
+    for (size_t i = 0; i < n; i++) {
+        srv_pending_t *p = &s->inflight[i];
+        if (p->kind != SRV_PENDING_EVENT) continue;
+        if (p->req) reply_group(s, p, n - i);
+        filter_event_free(p->ev);
+        free(p->location);
+    }
+}
+
+static int has_work(const srv_t *s)
+{
+    return s->n_pending || !store_batch_empty(s->batch) || !srv_subs_batch_empty((srv_t *)s) ||
+           !store_batch_empty(s->committer->batch);
+}
+
+/* Hands the open batch to the committer thread. */
+static void start_job(srv_t *s)
+{
+    srv_committer_t *c = s->committer;
+    srv_pending_t *t;
+    size_t n = s->n_pending, n_ev = 0, tcap;
+
+    if (s->job_busy || !has_work(s)) return;
+    if (grow((void **)&c->ins, &c->cap_ins, n, sizeof *c->ins) != 0 ||
+        grow((void **)&c->res, &c->cap_res, n, sizeof *c->res) != 0) {
+        srv_log(SRV_LOG_ERROR, "store", "out of memory starting a commit");
+        return; /* tried again at the end of the next pass */
+    }
+    for (size_t i = 0; i < n; i++) {
+        const filter_event_t *ev = s->pending[i].ev;
+        store_event_in_t *in;
+        if (s->pending[i].kind != SRV_PENDING_EVENT) continue;
+        in = &c->ins[n_ev++];
+        in->id = ev->id;
+        in->source = ev->source;
+        in->type = ev->type;
+        in->subject = ev->subject;
+        in->alternativesubject = ev->alternativesubject;
+        in->resource = ev->resource;
+        in->json = ev->json;
+        in->json_len = ev->json_len;
+        in->stored_us = srv_now_us();
+    }
+    c->n_ins = n_ev;
+    /* the open requests become the job's; the job's (empty) array becomes the open one */
+    t = s->inflight;
+    s->inflight = s->pending;
+    s->pending = t;
+    tcap = s->cap_inflight;
+    s->cap_inflight = s->cap_pending;
+    s->cap_pending = tcap;
+    s->n_inflight = n;
+    s->n_pending = 0;
+    for (size_t i = 0; i < n; i++)
+        if (s->inflight[i].rctx) s->inflight[i].rctx->inflight = 1;
+    /* delivery ops: a batch that failed last time is tried again first, alone, before newer ops
+     * (a cursor must never become durable ahead of the retries it depends on) */
+    if (store_batch_empty(c->batch)) {
+        store_batch_t *b = c->batch;
+        c->batch = s->batch;
+        s->batch = b;
+    }
+    srv_subs_swap_batch(s, &c->subs);
+
+    s->job_busy = 1;
+    pthread_mutex_lock(&c->mu);
+    c->ready = 1;
+    pthread_cond_signal(&c->cv);
+    pthread_mutex_unlock(&c->mu);
+}
+
+static void drain_efd(srv_committer_t *c)
+{
+    uint64_t v;
+    while (read(c->efd, &v, sizeof v) < 0 && errno == EINTR)
+        ;
+}
+
+static void on_job_done(evutil_socket_t fd, short what, void *arg)
+{
+    srv_t *s = arg;
+    (void)fd;
+    (void)what;
+    drain_efd(s->committer);
+    finish_job(s);
+    /* what arrived while the job ran goes at once: no need to wait for the end of a pass */
+    start_job(s);
+}
+
+static void on_commit(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    start_job(arg);
+}
+
+void srv_arm_commit(srv_t *s)
+{
+    /* activating an event that is already active only merges flags: safe to call often */
+    event_active(s->commit_ev, 0, 0);
+}
+
+static int grow_pending(srv_t *s)
+{
+    return grow((void **)&s->pending, &s->cap_pending, s->n_pending + 1, sizeof *s->pending);
+}
+
+srv_pending_t *srv_pending_add(srv_t *s, evhtp_request_t *req, srv_req_t *rctx)
+{
+    srv_pending_t *p;
+    if (s->n_pending == s->cap_pending && grow_pending(s) != 0) return NULL;
+    p = &s->pending[s->n_pending];
+    memset(p, 0, sizeof *p);
+    p->req = req;
+    p->rctx = rctx;
+    if (rctx) {
+        rctx->pending = (long)s->n_pending;
+        rctx->inflight = 0;
+        rctx->paused = 1;
+    }
+    s->n_pending++;
+    srv_arm_commit(s);
+    if (req) evhtp_request_pause(req);
+    return p;
+}
+
+void srv_publish_forget(srv_t *s, srv_req_t *rctx)
+{
+    /* The entry stays: what it carries was accepted for storing, only the answer has no one to go
+     * to (the client may retry; dedupe makes that safe). */
+    srv_pending_t *arr = rctx->inflight ? s->inflight : s->pending;
+    size_t n = rctx->inflight ? s->n_inflight : s->n_pending;
+    if (rctx->pending >= 0 && (size_t)rctx->pending < n && arr[rctx->pending].rctx == rctx) {
+        arr[rctx->pending].req = NULL;
+        arr[rctx->pending].rctx = NULL;
+    }
+    rctx->pending = -1;
+}
+
+/* Waits for the committer to finish the job in hand, on the calling thread. */
+static void wait_job(srv_t *s)
+{
+    struct pollfd pfd = {s->committer->efd, POLLIN, 0};
+    if (!s->job_busy) return;
+    while (poll(&pfd, 1, -1) < 0 && errno == EINTR)
+        ;
+    drain_efd(s->committer);
+    finish_job(s);
+}
+
+void srv_commit_now(srv_t *s)
+{
+    if (!s->committer) return;
+    /* at shutdown: everything accepted is committed and answered before the store closes */
+    for (int rounds = 0; rounds < 64; rounds++) {
+        wait_job(s);
+        if (!has_work(s)) break;
+        start_job(s);
+        if (!s->job_busy) break; /* could not start (out of memory) */
+    }
+}
+
+int srv_commit_init(srv_t *s)
+{
+    srv_committer_t *c = calloc(1, sizeof *c);
+    if (!c) return -1;
+    s->committer = c;
+    c->store = s->store;
+    c->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    c->subs = store_batch_new();
+    c->batch = store_batch_new();
+    s->commit_ev = event_new(s->base, -1, 0, on_commit, s);
+    if (c->efd < 0 || !c->subs || !c->batch || !s->commit_ev) return -1;
+    c->done_ev = event_new(s->base, c->efd, EV_READ | EV_PERSIST, on_job_done, s);
+    if (!c->done_ev || event_add(c->done_ev, NULL) != 0) return -1;
+    pthread_mutex_init(&c->mu, NULL);
+    pthread_cond_init(&c->cv, NULL);
+    if (pthread_create(&c->thread, NULL, committer_main, c) != 0) return -1;
+    return 0;
+}
+
+void srv_commit_fini(srv_t *s)
+{
+    srv_committer_t *c = s->committer;
+    if (!c) return;
+    srv_commit_now(s);
+    pthread_mutex_lock(&c->mu);
+    c->quit = 1;
+    pthread_cond_signal(&c->cv);
+    pthread_mutex_unlock(&c->mu);
+    pthread_join(c->thread, NULL);
+    pthread_mutex_destroy(&c->mu);
+    pthread_cond_destroy(&c->cv);
+    if (c->done_ev) event_free(c->done_ev);
+    if (c->efd >= 0) close(c->efd);
+    store_batch_free(c->subs);
+    store_batch_free(c->batch);
+    free(c->ins);
+    free(c->res);
+    free(c);
+    s->committer = NULL;
+    if (s->commit_ev) event_free(s->commit_ev);
+    s->commit_ev = NULL;
+}
+
+/* ---- start: re-dispatch what the last run may not have delivered ---- */
+
+static int redispatch_one(void *ctx, const store_event_t *sev)
+{
+    srv_t *s = ctx;
+    filter_event_t *ev;
+    char msg[256];
+    /* the stored JSON is canonical and valid: parse it back into the model for matching */
+    if (filter_event_parse(sev->json, sev->json_len, NULL, &ev, msg, sizeof msg) != 0) {
+        srv_log(SRV_LOG_ERROR, "deliver", "stored event does not parse seq=%llu error=\"%s\"",
+                (unsigned long long)sev->seq, msg);
+        webhook_dispatch(s->webhook, sev->seq, sev->json, sev->json_len, NULL, 0);
+        return STORE_SCAN_CONTINUE;
+    }
+    dispatch(s, sev->seq, ev);
+    filter_event_free(ev);
+    return STORE_SCAN_CONTINUE;
+}
+
+int srv_deliver_start(srv_t *s)
+{
+    uint64_t cursor = 0;
+    int rc = webhook_start(s->webhook, &cursor);
+    if (rc != 0) {
+        srv_log(SRV_LOG_ERROR, "deliver", "cannot load delivery state error=\"%s\"",
+                webhook_strerror(rc));
+        return -1;
+    }
+    /* Every event after the durable cursor may have deliveries that were neither done nor
+     * recorded when the process last stopped: deliver them again (duplicates, never losses). */
+    rc = store_scan_all(s->store, cursor, 0, redispatch_one, s, NULL);
+    if (rc != 0) {
+        srv_log(SRV_LOG_ERROR, "deliver", "cannot re-dispatch events error=\"%s\"",
+                store_strerror(rc));
+        return -1;
+    }
+    if (store_last_seq(s->store) > cursor)
+        srv_log(SRV_LOG_INFO, "deliver", "re-dispatched events after cursor=%llu last=%llu",
+                (unsigned long long)cursor, (unsigned long long)store_last_seq(s->store));
+    return 0;
+}
