@@ -440,6 +440,16 @@ class BrokenPolicyTest(BBTestCase):
                 json.dump({"rules": [rule]}, f)
             srv = self.start_server("--auth", "none", "--authz", good)
             self.assertTrue(srv.running())
+            # an empty rules list is a valid policy that denies everything
+            empty = os.path.join(d, "empty.json")
+            with open(empty, "w") as f:
+                json.dump({"rules": []}, f)
+            srv = self.start_server("--auth", "none", "--authz", empty)
+            ev = event(resource="urn:altinn:resource:fid-empty")
+            r = srv.publish(ev, headers={"Content-Type": "application/cloudevents+json"})
+            self.assertStatus(r, 200)  # the --auth none identity has the admin scope: no publish check
+            self.assertEqual(srv.poll("resource=%s&after=0" % ev["resource"]).json(), [],
+                             "subscribe is denied for every event")
 
     def assertStartFails(self, d, path, what):
         code, out, err = run_cli("serve", "--listen", "127.0.0.1:0", "--data", os.path.join(d, "data"),

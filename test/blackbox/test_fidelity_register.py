@@ -289,7 +289,16 @@ class BrokenRegisterTest(BBTestCase):
                                          "--auth", "none", "--authz", "allow-all", "--register", path, timeout=5)
                 self.assertEqual(code, 2, "%s: exit %r (stdout %r, stderr %r)" % (name, code, out, err))
                 self.assertNotIn("listening", out)
-                self.assertEqual(len(err.strip("\n").split("\n")), 1, "%s: one line on stderr: %r" % (name, err))
+                lines = err.strip("\n").split("\n")
+                self.assertEqual(len(lines), 1, "%s: one line on stderr: %r" % (name, err))
+                self.assertIn(os.path.basename(path), lines[0], "%s: the line names the file: %r" % (name, err))
+            # a valid register file starts (and an empty parties list is valid)
+            for name, doc in (("good", REGISTER), ("empty", {"parties": []})):
+                path = os.path.join(d, "register-%s.json" % name)
+                with open(path, "w") as f:
+                    json.dump(doc, f)
+                srv = self.start_server("--auth", "none", "--authz", "allow-all", "--register", path)
+                self.assertTrue(srv.running())
 
 
 if __name__ == "__main__":
