@@ -293,6 +293,8 @@ class BothKeysTest(TokenTestBase):
             self.assertRefused(self.srv, head + "." + b64url(bytes(raw)), alg + " flipped bit")
             self.assertRefused(self.srv, head + "." + b64url(bytes(raw[:-1])), alg + " truncated")
             self.assertRefused(self.srv, head + ".", alg + " empty signature")
+            # all-zero signatures (for ECDSA r = s = 0, the "psychic signature")
+            self.assertRefused(self.srv, head + "." + b64url(bytes(len(raw))), alg + " all-zero signature")
 
     def test_alg_none_refused(self):
         payload = self.pub_claims()
