@@ -16,7 +16,7 @@ import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (BBTestCase, JSON_UTF8, PUBLISH_PATH, SCOPE_PUBLISH, SCOPE_SUBSCRIBE,  # noqa: E402
-                     event, fresh_resource, make_token, new_secret_file, new_signing_secret)
+                     event, fresh_resource, make_token, new_secret_file, new_signing_secret, raw_send)
 from receiver import Receiver  # noqa: E402
 
 BATCH_CT = "application/cloudevents-batch+json"
@@ -246,6 +246,41 @@ class BinaryPublishTest(ExtTestBase):
                 a = self.attrs(res, subject=bad)
                 self.assertValidationProblem(self.post_binary(a, b"{}", "application/json"))
         self.assertEqual(self.polled(res), [])
+
+    def raw_binary(self, ev_id, res, extra_header_lines):
+        """A binary publish written byte by byte (so header whitespace is exactly as given); returns the
+        status line."""
+        req = (b"POST " + PUBLISH_PATH.encode() + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+               b"Authorization: Bearer " + self.tok.encode() + b"\r\n"
+               b"Content-Type: application/json\r\nce-specversion: 1.0\r\nce-id: " + ev_id.encode() +
+               b"\r\nce-source: https://example.com/raw\r\nce-type: raw.t\r\nce-resource: " + res.encode() +
+               b"\r\n" + extra_header_lines + b"Content-Length: 2\r\nConnection: close\r\n\r\n{}")
+        got = raw_send(self.srv.port, req, half_close=False)
+        return got.split(b"\r\n", 1)[0].decode("latin-1")
+
+    def test_empty_header_value_is_empty(self):
+        # "ce-subject:" with nothing after the colon is an empty subject, which the structured rules
+        # refuse ("subject, when present, is a non-empty string"); it must not become something else
+        res = fresh_resource()
+        for i, line in enumerate((b"ce-subject:\r\n", b"ce-subject: \r\n", b"ce-subject:%20\r\n")):
+            with self.subTest(line=line):
+                status = self.raw_binary("empty-%d-%s" % (i, uuid.uuid4()), res, line)
+                if line == b"ce-subject:%20\r\n":
+                    self.assertIn(" 200 ", status, "a percent-encoded space is a one-space subject")
+                else:
+                    self.assertIn(" 400 ", status, "an empty ce-subject is an empty subject: %r" % (line,))
+        got = self.polled(res)
+        self.assertEqual([e["subject"] for e in got], [" "], repr(got))
+
+    def test_header_value_whitespace_is_not_part_of_the_value(self):
+        # RFC 9110 5.5: leading and trailing OWS (spaces, tabs) around a field value are not part of it
+        res = fresh_resource()
+        for i, line in enumerate((b"ce-subject:   /party/1  \r\n", b"ce-subject:\t/party/1\t\r\n")):
+            with self.subTest(line=line):
+                status = self.raw_binary("ows-%d-%s" % (i, uuid.uuid4()), res, line)
+                self.assertIn(" 200 ", status, repr(line))
+        got = self.polled(res)
+        self.assertEqual([e.get("subject") for e in got], ["/party/1", "/party/1"], repr(got))
 
     def test_without_ce_specversion_415(self):
         res = fresh_resource()
