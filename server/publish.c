@@ -81,15 +81,22 @@ static int hexdig(int c)
 
 /* Appends a ce- header value percent-decoded (HTTP binding §3.1.3.2) as a JSON string. 0 or -1 if
  * an escape is malformed or the result is not UTF-8. */
-static int put_decoded(filter_buf_t *b, const char *v)
+static int put_decoded(filter_buf_t *b, const char *v, size_t n)
 {
-    size_t n = strlen(v), o = 0;
+    size_t o = 0;
+    /* optional whitespace around a field value is not part of it (RFC 9110 §5.5) */
+    while (n && (*v == ' ' || *v == '\t')) {
+        v++;
+        n--;
+    }
+    while (n && (v[n - 1] == ' ' || v[n - 1] == '\t'))
+        n--;
     char *tmp = malloc(n + 1);
     int rc = 0;
     if (!tmp) return -1;
     for (size_t i = 0; i < n; i++) {
         if (v[i] == '%') {
-            int hi = i + 2 < n + 1 ? hexdig(v[i + 1]) : -1, lo = hi >= 0 ? hexdig(v[i + 2]) : -1;
+            int hi = i + 2 < n ? hexdig(v[i + 1]) : -1, lo = hi >= 0 ? hexdig(v[i + 2]) : -1;
             if (hi < 0 || lo < 0) {
                 rc = -1;
                 break;
@@ -141,7 +148,7 @@ static int on_ce_header(evhtp_kv_t *kv, void *arg)
     filter_buf_puts(c->b, ",");
     filter_buf_json_string(c->b, c->name, strlen(c->name));
     filter_buf_puts(c->b, ":");
-    if (put_decoded(c->b, kv->val ? kv->val : "") != 0)
+    if (put_decoded(c->b, kv->val ? kv->val : "", kv->val ? kv->vlen : 0) != 0)
         c->err = "A ce- header value is not valid percent-encoded UTF-8.";
     return 0;
 }

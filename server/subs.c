@@ -834,11 +834,6 @@ static void handle_create(srv_t *s, evhtp_request_t *req, srv_req_t *rctx, const
     }
     resource = q.resource;
     if (is_app) {
-        if (!q.subject && !(id->claims.org && *id->claims.org)) {
-            reply_json_string(req, 400,
-                              "A valid subject to the authenticated identity is required");
-            goto out;
-        }
         /* an alternativeSubjectFilter becomes a /party/{id} subject through the register table;
          * one that does not resolve is refused like a missing subject, as Altinn does */
         if (q.altsubject && !q.subject) {
@@ -853,6 +848,11 @@ static void handle_create(srv_t *s, evhtp_request_t *req, srv_req_t *rctx, const
                 snprintf(party_subject, sizeof party_subject, "/party/%lld", (long long)party);
                 q.subject = party_subject;
             }
+        }
+        if (!q.subject && !(id->claims.org && *id->claims.org)) {
+            reply_json_string(req, 400,
+                              "A valid subject to the authenticated identity is required");
+            goto out;
         }
         if (q.altsubject && !q.subject) {
             reply_json_string(req, 400,
