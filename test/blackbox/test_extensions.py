@@ -32,17 +32,27 @@ class ExtTestBase(BBTestCase):
     handshake schedule, and one receiver. Shared by both test_extensions files."""
 
     RETRY_SCHEDULE = (0.3, 0.3, 0.3)  # 4 attempts in all
+    CLASS_SERVER = True  # False: each test starts its own with start_ext_server()
 
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.TemporaryDirectory(prefix="hendelse-bb-ext-")
         cls.secret_file, cls.secret = new_secret_file(cls.tmp.name)
         cls.recv = Receiver()
-        cls.srv = cls.start_class_server(
-            "--dev", "--auth", "jwt", "--jwt-hs256-secret-file", cls.secret_file, "--authz", "allow-all",
-            "--retry-schedule", ",".join("%dms" % round(d * 1000) for d in cls.RETRY_SCHEDULE),
-            "--validation-schedule", "100ms,100ms,100ms")
         cls.tok = make_token(cls.secret, scope=SCOPE_SUBSCRIBE + " " + SCOPE_PUBLISH, org="ttd")
+        if cls.CLASS_SERVER:
+            cls.srv = cls.start_class_server(*cls.server_args(cls.RETRY_SCHEDULE))
+
+    @classmethod
+    def server_args(cls, schedule):
+        return ("--dev", "--auth", "jwt", "--jwt-hs256-secret-file", cls.secret_file, "--authz", "allow-all",
+                "--retry-schedule", ",".join("%dms" % round(d * 1000) for d in schedule),
+                "--validation-schedule", "100ms,100ms,100ms")
+
+    def start_ext_server(self, schedule=None):
+        """A server of this test alone (stopped at its end), as self.srv."""
+        self.srv = self.start_server(*self.server_args(schedule or self.RETRY_SCHEDULE))
+        return self.srv
 
     @classmethod
     def tearDownClass(cls):
@@ -102,6 +112,17 @@ class ExtTestBase(BBTestCase):
 
     def publish(self, ev):
         self.assertStatus(self.srv.publish(ev, self.tok), 200)
+
+    def wait_disabled(self, sub_id, timeout=5.0):
+        """Polls GET .../{id} until it shows disabled: true or timeout; returns the last JSON."""
+        deadline = time.monotonic() + timeout
+        while True:
+            r = self.srv.get_subscription(sub_id, self.tok)
+            self.assertStatus(r, 200)
+            doc = r.json()
+            if doc.get("disabled") is True or time.monotonic() >= deadline:
+                return doc
+            time.sleep(0.05)
 
     def polled(self, resource):
         return self.assertPollPage(self.srv.poll("resource=%s&after=0&size=1000" % resource, self.tok))
@@ -282,6 +303,12 @@ class BinaryPublishTest(ExtTestBase):
         got = self.polled(res)
         self.assertEqual([e.get("subject") for e in got], ["/party/1", "/party/1"], repr(got))
 
+    def test_too_large_413(self):
+        res = fresh_resource()
+        r = self.post_binary(self.attrs(res), b"x" * (300 * 1024), "text/plain")
+        self.assertProblemJson(r, 413)
+        self.assertEqual(self.polled(res), [])
+
     def test_without_ce_specversion_415(self):
         res = fresh_resource()
         a = self.attrs(res)
@@ -396,6 +423,22 @@ class BatchPublishTest(ExtTestBase):
         self.assertEmptyBody(r)
         r = self.post_batch(b" [ ] ")
         self.assertStatus(r, 200)
+
+    def test_duplicates_stored_once(self):
+        res = fresh_resource()
+        a, b = event(resource=res), event(resource=res)
+        self.assertStatus(self.post_batch([a, a, b]), 200)
+        self.assertEqual([e["id"] for e in self.polled(res)], [a["id"], b["id"]], "same source and id: stored once")
+        self.assertStatus(self.post_batch([b, a]), 200)
+        self.assertEqual([e["id"] for e in self.polled(res)], [a["id"], b["id"]])
+
+    def test_too_large_event_413_names_index(self):
+        res = fresh_resource()
+        evs = [event(resource=res), event(resource=res, data="x" * (300 * 1024))]
+        r = self.post_batch(evs)
+        body = self.assertProblemJson(r, 413)
+        self.assertIn("index 1", json.dumps(body))
+        self.assertEqual(self.polled(res), [])
 
     def test_batch_delivered_each_once(self):
         res = fresh_resource()

@@ -14,7 +14,7 @@ import unittest
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import TIMING_SLACK, JSON_UTF8, event, fresh_resource, new_signing_secret, wait_until  # noqa: E402
+from harness import TIMING_SLACK, JSON_UTF8, event, fresh_resource, new_signing_secret  # noqa: E402
 from harness import webhook_signature  # noqa: E402
 from receiver import OK, Answer  # noqa: E402
 from test_extensions import ExtTestBase  # noqa: E402
@@ -249,14 +249,6 @@ class ReceiverSignalTest(ExtTestBase):
             self.assertEqual(r.json()["id"], ev["id"])
         return reqs
 
-    def wait_disabled(self, sub_id, timeout=5.0):
-        def get():
-            r = self.srv.get_subscription(sub_id, self.tok)
-            self.assertStatus(r, 200)
-            doc = r.json()
-            return doc if doc.get("disabled") is True else None
-        return wait_until(get, timeout=timeout) or self.srv.get_subscription(sub_id, self.tok).json()
-
     def test_retry_after_seconds_429(self):
         a, b = self.two_attempts(Answer(429, headers={"Retry-After": "1"}))
         gap = b.t - a.t
@@ -281,6 +273,49 @@ class ReceiverSignalTest(ExtTestBase):
         gap = b.t - a.t
         self.assertGreaterEqual(gap, 0.3 - TIMING_SLACK)
         self.assertLess(gap, 4.0, "a 500's Retry-After is not honoured; gap %.3f" % gap)
+
+    def test_retry_after_in_the_past_or_invalid_follows_schedule(self):
+        past = email.utils.formatdate(time.time() - 3600, usegmt=True)
+        for value in (past, "soon", "-5", "1.5x"):
+            with self.subTest(retry_after=value):
+                a, b = self.two_attempts(Answer(503, headers={"Retry-After": value}))
+                gap = b.t - a.t
+                self.assertGreaterEqual(gap, 0.3 - TIMING_SLACK, "the schedule still applies; gap %.3f" % gap)
+                self.assertLess(gap, 4.0, "Retry-After %r asks for no delay; gap %.3f" % (value, gap))
+
+    def test_retry_after_zero_keeps_schedule(self):
+        a, b = self.two_attempts(Answer(429, headers={"Retry-After": "0"}))
+        self.assertGreaterEqual(b.t - a.t, 0.3 - TIMING_SLACK, "Retry-After never shortens the schedule")
+
+    def test_gone_on_a_retry_disables(self):
+        res = fresh_resource()
+        sub, path = self.subscribe(res)
+        self.recv.script(path, [Answer(500), Answer(410)], default=OK)
+        ev = event(resource=res)
+        self.publish(ev)
+        self.assertEqual(len(self.recv.wait_for(2, path, "event")), 2)
+        self.assertIs(self.wait_disabled(sub["id"]).get("disabled"), True)
+        time.sleep(QUIET)
+        self.assertEqual(len(self.recv.events(path)), 2, "no attempt after the 410")
+        r = self.srv.deadletters(sub["id"], self.tok)
+        self.assertStatus(r, 200)
+
+    def test_gone_stops_other_pending_retries(self):
+        # a retry of one event is pending when another event's delivery gets 410: the subscription is
+        # disabled, so the pending retry is not sent either ("no more deliveries")
+        res = fresh_resource()
+        sub, path = self.subscribe(res)
+        self.recv.script(path, [Answer(500), Answer(410)], default=OK)
+        ev1, ev2 = event(resource=res), event(resource=res)
+        self.publish(ev1)
+        self.assertEqual(len(self.recv.wait_for(1, path, "event")), 1)
+        self.publish(ev2)
+        got = self.recv.wait_for(2, path, "event")
+        self.assertEqual(len(got), 2)
+        self.assertIs(self.wait_disabled(sub["id"]).get("disabled"), True)
+        time.sleep(QUIET)
+        self.assertEqual([r.json()["id"] for r in self.recv.events(path)], [r.json()["id"] for r in got],
+                         "after the 410 nothing more is delivered, pending retries included")
 
     def test_gone_disables_and_repost_enables(self):
         res = fresh_resource()
@@ -334,6 +369,51 @@ class ReceiverSignalTest(ExtTestBase):
         self.assertNotIn("disabled", self.srv.get_subscription(ok["id"], self.tok).json())
         self.assertIs(self.wait_disabled(gone["id"]).get("disabled"), True)
         self.assertEqual(len(self.recv.events(gone_path)), 1)
+
+
+class RestartTest(ExtTestBase):
+    """What the extension fields and states keep across a restart of the server (a server per test)."""
+
+    CLASS_SERVER = False
+
+    def test_pending_retry_after_restart_same_id_same_key_same_mode(self):
+        srv = self.start_ext_server((1.0, 1.0, 1.0))
+        secret, key = new_signing_secret(32)
+        res = fresh_resource()
+        sub, path = self.subscribe(res, signingSecret=secret, contentMode="binary")
+        self.recv.script(path, [Answer(500)], default=OK)
+        ev = event(resource=res, data={"k": 1})
+        self.publish(ev)
+        first = self.recv.wait_for(1, path, "event")
+        self.assertEqual(len(first), 1)
+        srv.restart(sigkill=True)
+        got = self.recv.wait_for(2, path, "event", timeout=15)
+        self.assertEqual(len(got), 2, "the pending retry is sent after the restart: %r" % (got,))
+        for r in got:
+            self.assertEqual(r.headers.get("ce-id"), ev["id"], "still binary mode")
+            self.assertEqual(json.loads(r.body), {"k": 1})
+            self.assertEqual(r.headers.get("webhook-signature"),
+                             webhook_signature(key, r.headers.get("webhook-id"), r.headers.get("webhook-timestamp"),
+                                               r.body), "still signed with the same key")
+        self.assertEqual(got[0].headers.get("webhook-id"), got[1].headers.get("webhook-id"),
+                         "a retry keeps its webhook-id, also after a restart")
+
+    def test_disabled_survives_restart(self):
+        srv = self.start_ext_server((1.0, 1.0, 1.0))
+        res = fresh_resource()
+        sub, path = self.subscribe(res, event_answer=Answer(410),
+                                   filters=[{"exact": {"type": "keep"}}], contentMode="cloudevents")
+        self.publish(event(resource=res, type="keep"))
+        self.assertEqual(len(self.recv.wait_for(1, path, "event")), 1)
+        self.assertIs(self.wait_disabled(sub["id"]).get("disabled"), True)
+        srv.restart()
+        doc = self.srv.get_subscription(sub["id"], self.tok).json()
+        self.assertIs(doc.get("disabled"), True, repr(doc))
+        self.assertEqual(doc.get("filters"), [{"exact": {"type": "keep"}}])
+        self.assertEqual(doc.get("contentMode"), "cloudevents")
+        self.publish(event(resource=res, type="keep"))
+        time.sleep(QUIET)
+        self.assertEqual(len(self.recv.events(path)), 1, "a disabled subscription stays disabled after a restart")
 
 
 if __name__ == "__main__":
