@@ -303,6 +303,18 @@ class BinaryPublishTest(ExtTestBase):
         got = self.polled(res)
         self.assertEqual([e.get("subject") for e in got], ["/party/1", "/party/1"], repr(got))
 
+    def test_content_type_whitespace_is_not_part_of_the_value(self):
+        # the same for Content-Type, which becomes datacontenttype
+        res = fresh_resource()
+        req = (b"POST " + PUBLISH_PATH.encode() + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+               b"Authorization: Bearer " + self.tok.encode() + b"\r\n"
+               b"Content-Type: text/plain  \r\nce-specversion: 1.0\r\nce-id: ows-ct\r\n"
+               b"ce-source: https://example.com/raw\r\nce-type: raw.t\r\nce-resource: " + res.encode() +
+               b"\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi")
+        status = raw_send(self.srv.port, req, half_close=False).split(b"\r\n", 1)[0].decode("latin-1")
+        self.assertIn(" 200 ", status, "Content-Type: 'text/plain  ' is text/plain")
+        self.assertEqual([(e.get("datacontenttype"), e.get("data")) for e in self.polled(res)], [("text/plain", "hi")])
+
     def test_too_large_413(self):
         res = fresh_resource()
         r = self.post_binary(self.attrs(res), b"x" * (300 * 1024), "text/plain")
