@@ -10,6 +10,7 @@
 #include "server/server.h"
 #include "server/app.h"
 #include "server/subs.h"
+#include "server/openapi.h"
 
 int64_t srv_now_us(void)
 {
@@ -355,6 +356,7 @@ static void route(srv_t *s, evhtp_request_t *req, srv_req_t *rctx)
             srv_reply_text(req, 503, "text/plain; charset=utf-8", "Unhealthy", 9);
         return;
     }
+    if (srv_openapi_route(s, req, path)) return;
     if (srv_subs_route(s, req, rctx, path)) return;
     if (srv_app_route(s, req, rctx, path)) return;
     srv_reply_empty(req, 404);
