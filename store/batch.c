@@ -16,6 +16,8 @@ typedef enum {
     OP_DEL_RETRY,
     OP_PUT_DEAD,
     OP_DEL_DEAD,
+    OP_PUT_AUDIT, /* val: the encoded input record; applied after the events */
+    OP_PRUNE,     /* seq: older_than_us (as u64), id: max */
 } op_kind_t;
 
 typedef struct {
@@ -181,6 +183,24 @@ int store_batch_del_dead(store_batch_t *b, uint64_t sub_id, uint64_t seq)
     return add_op(b, OP_DEL_DEAD, sub_id, seq, NULL, 0);
 }
 
+int store_batch_put_audit(store_batch_t *b, const store_audit_t *a)
+{
+    if (!b || !a || a->kind < STORE_AUDIT_PUBLISH || a->kind > STORE_AUDIT_DELIVERY)
+        return STORE_EINVAL;
+    size_t len = store_audit_size(a);
+    if (len == 0) return STORE_EINVAL;
+    unsigned char *val = malloc(len);
+    if (!val) return STORE_ENOMEM;
+    store_audit_encode(a, val);
+    return add_op(b, OP_PUT_AUDIT, 0, 0, val, len);
+}
+
+int store_batch_prune(store_batch_t *b, int64_t older_than_us, size_t max)
+{
+    if (!b || max == 0) return STORE_EINVAL;
+    return add_op(b, OP_PRUNE, (uint64_t)max, (uint64_t)older_than_us, NULL, 0);
+}
+
 int store_batch_set_cursor(store_batch_t *b, uint64_t seq)
 {
     if (!b) return STORE_EINVAL;
@@ -286,6 +306,13 @@ int store_batch_apply(store_t *st, MDB_txn *txn, const store_batch_t *b)
             what = "mdb_del(dead)";
             rc = del_key(txn, st->dead, &k);
             break;
+        case OP_PUT_AUDIT: /* after the events: store_batch_apply_audit */
+            break;
+        case OP_PRUNE: {
+            int src = store_prune_apply(st, txn, (int64_t)op->seq, (size_t)op->id);
+            if (src != 0) return src;
+            break;
+        }
         }
         if (rc != 0) return store_mdb_fail(st, what, rc);
     }
@@ -298,6 +325,24 @@ int store_batch_apply(store_t *st, MDB_txn *txn, const store_batch_t *b)
             meta_raise(st, txn, &store_meta_nextsubid,
                        max_put == UINT64_MAX ? UINT64_MAX : max_put + 1, "mdb_put(meta nextsubid)");
     return rc;
+}
+
+int store_batch_apply_audit(store_t *st, MDB_txn *txn, const store_batch_t *b, uint64_t seq_before,
+                            uint64_t *aseq)
+{
+    uint64_t before = *aseq;
+    for (size_t i = 0; i < b->n; i++) {
+        const op_t *op = &b->ops[i];
+        if (op->kind != OP_PUT_AUDIT) continue;
+        int rc = store_audit_write(st, txn, op->val, op->val_len, seq_before, aseq);
+        if (rc != 0) return rc;
+    }
+    if (*aseq == before) return STORE_OK;
+    unsigned char b8[8];
+    put_u64(b8, *aseq + 1);
+    MDB_val k = store_meta_nextaudit, v = {sizeof b8, b8};
+    int mrc = mdb_put(txn, st->meta, &k, &v, 0);
+    return mrc ? store_mdb_fail(st, "mdb_put(meta nextaudit)", mrc) : STORE_OK;
 }
 
 void store_batch_committed(store_t *st, store_batch_t *b)

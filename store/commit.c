@@ -41,12 +41,13 @@ static int put_event(store_t *st, MDB_txn *txn, const store_event_in_t *e, uint6
 /* One attempt in one write transaction: first b's operations (when b is non-NULL), then events
  * [0, limit) are written (or found to be duplicates); events from limit on are only checked against
  * the dedupe index (DUP, else FULL), so a duplicate is reported as such even when the map is full.
- * On success *last_out is the last sequence number used. On MAP_FULL nothing is committed, and
- * *ops_full is set when the operations alone did not fit, else *full_at is the index of the event
- * whose put failed, or limit when the metadata put or the commit failed. */
+ * On entry *last_out is the last sequence number before this commit; on success it is the last one
+ * used, and *aseq (in: the last audit sequence) the last audit sequence used. On MAP_FULL nothing
+ * is committed, and *ops_full is set when the operations alone did not fit, else *full_at is the
+ * index of the event whose put failed, or limit when the metadata put or the commit failed. */
 static int commit_try(store_t *st, const store_batch_t *b, const store_event_in_t *evs, size_t n,
                       size_t limit, store_result_t *res, size_t *full_at, bool *ops_full,
-                      uint64_t *last_out)
+                      uint64_t *last_out, uint64_t *aseq)
 {
     MDB_txn *txn;
     int rc = mdb_txn_begin(st->env, NULL, 0, &txn);
@@ -61,7 +62,7 @@ static int commit_try(store_t *st, const store_batch_t *b, const store_event_in_
             return src;
         }
     }
-    uint64_t seq = st->last_seq;
+    uint64_t seq = *last_out;
     bool wrote = false;
     for (size_t i = 0; i < n; i++) {
         keybuf_t kb;
@@ -121,6 +122,15 @@ static int commit_try(store_t *st, const store_batch_t *b, const store_event_in_
             return store_mdb_fail(st, "mdb_put(meta nextseq)", rc);
         }
     }
+    if (b) {
+        /* Audit records go after the events, so that a publish record can name its event. */
+        int src = store_batch_apply_audit(st, txn, b, *last_out, aseq);
+        if (src != 0) {
+            mdb_txn_abort(txn);
+            if (src == STORE_EMAPFULL) *full_at = limit;
+            return src;
+        }
+    }
     rc = mdb_txn_commit(txn); /* syncs unless MDB_NOSYNC; on failure the txn is already freed */
     if (rc != 0) {
         if (rc == MDB_MAP_FULL) *full_at = limit;
@@ -168,9 +178,11 @@ int store_commit(store_t *st, store_batch_t *b, const store_event_in_t *evs, siz
         size_t full_at = limit;
         bool ops_full = false;
         uint64_t last = __atomic_load_n(&st->last_seq, __ATOMIC_ACQUIRE);
-        int rc = commit_try(st, b, evs, n, limit, res, &full_at, &ops_full, &last);
+        uint64_t aseq = __atomic_load_n(&st->last_audit, __ATOMIC_ACQUIRE);
+        int rc = commit_try(st, b, evs, n, limit, res, &full_at, &ops_full, &last, &aseq);
         if (rc == STORE_OK) {
             __atomic_store_n(&st->last_seq, last, __ATOMIC_RELEASE);
+            __atomic_store_n(&st->last_audit, aseq, __ATOMIC_RELEASE);
             break;
         }
         if (rc != STORE_EMAPFULL || limit == 0 || ops_full) {

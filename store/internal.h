@@ -6,6 +6,8 @@
  *   batch.c     store_batch_t (operations collected in memory), their value codecs, and applying
  *               them inside the write transaction
  *   delivery.c  reads of the delivery state and subscriptions, subscription id allocation
+ *   audit.c     the audit record codec, writing audit records and pruning (retention) inside the
+ *               write transaction, and the audit reads
  *
  * The on-disk layout is described at the top of store.c. Functions declared here carry the store_
  * prefix only because they are external symbols of the static library; they are not API. */
@@ -28,6 +30,7 @@ struct store {
     MDB_env *env;
     MDB_dbi meta, events, ids, dedupe, byres;
     MDB_dbi subs, retries, dead;
+    MDB_dbi audit;
     int lock_fd;
     bool sync_none; /* opened with MDB_NOSYNC: store_close flushes */
     /* The highest sequence number committed (or reserved by the high-water mark). Updated only
@@ -38,6 +41,9 @@ struct store {
     /* The next subscription id store_sub_next_id hands out. Only ever grows in this process, so an
      * id is never handed out twice even if its commit failed or it was deleted again. */
     uint64_t next_sub_id;
+    /* The highest audit sequence number committed (or reserved by its high-water mark). Written
+     * by store_commit after a successful commit (__atomic, like last_seq). */
+    uint64_t last_audit;
     /* One read transaction kept reset between calls and renewed at the start of each read: saves
      * the reader-slot setup of mdb_txn_begin. Never left active across a return. rtxn_busy guards
      * against a scan callback that starts another read (it then gets a fresh transaction). */
@@ -55,7 +61,8 @@ typedef struct {
 } keybuf_t;
 
 /* Meta keys (the meta database). */
-extern const MDB_val store_meta_format, store_meta_nextseq, store_meta_cursor, store_meta_nextsubid;
+extern const MDB_val store_meta_format, store_meta_nextseq, store_meta_cursor, store_meta_nextsubid,
+    store_meta_nextaudit;
 
 /* ---- big-endian integers: no alignment assumed, bytewise key order is numeric order ---- */
 
@@ -136,6 +143,29 @@ void store_batch_committed(store_t *st, store_batch_t *b);
 /* Decodes a retry or dead-letter value (same layout): STORE_ECORRUPT on any length mismatch. */
 int store_subseq_decode(store_t *st, const MDB_val *v, int64_t *when_us, uint32_t *attempts,
                         int32_t *last_status, char last_error[128]);
+
+/* Applies b's audit records in txn, after the events of the same commit: events with sequence
+ * above seq_before were appended by it. *aseq is the last audit sequence used (in: before, out:
+ * after); the high-water mark is written when a record was. 0 or a store code. */
+int store_batch_apply_audit(store_t *st, MDB_txn *txn, const store_batch_t *b, uint64_t seq_before,
+                            uint64_t *aseq);
+
+/* ---- audit records and pruning (audit.c) ---- */
+
+/* Size of the encoded audit record, or 0 if a field is too long. */
+size_t store_audit_size(const store_audit_t *a);
+/* Writes the record into p, which holds exactly store_audit_size(a) bytes. */
+void store_audit_encode(const store_audit_t *a, unsigned char *p);
+/* Decodes a record into a (pointers into v). STORE_ECORRUPT on any inconsistency. */
+int store_audit_decode(store_t *st, const MDB_val *v, store_audit_t *a);
+/* Completes the input record enc[0..len) (an encoded store_audit_t, see store_batch_put_audit)
+ * and writes it under *aseq + 1 (then incremented), or leaves it out. 0 or a store code. */
+int store_audit_write(store_t *st, MDB_txn *txn, const unsigned char *enc, size_t len,
+                      uint64_t seq_before, uint64_t *aseq);
+/* One prune pass in txn (see store_batch_prune). 0 or a store code. */
+int store_prune_apply(store_t *st, MDB_txn *txn, int64_t older_than_us, size_t max);
+/* Inside the open transaction: initialises st->last_audit. */
+int store_audit_load(store_t *st, MDB_txn *txn);
 
 /* ---- delivery state (delivery.c) ---- */
 

@@ -12,6 +12,8 @@
  *            "cursor"    -> u64, the dispatch cursor (absent = 0); only ever written larger
  *            "nextsubid" -> u64, the next subscription id (a high-water mark: max put id + 1, so
  *                           deleting the newest subscription never frees its id)
+ *            "nextaudit" -> u64, the next audit sequence number (a high-water mark: pruning every
+ *                           audit record never lets a number be used twice)
  *   events   u64 seq -> event record (below)
  *   ids      id key -> u64 seq of the oldest event with that id (MDB_NOOVERWRITE keeps the oldest)
  *   dedupe   SHA-256(source "\0" id) -> u64 seq of the stored event
@@ -21,6 +23,7 @@
  *   retries  u64 sub_id, u64 seq (16 bytes) -> retry record (below); the sub_id prefix keeps one
  *            subscription's entries together, so deleting a subscription is a range delete
  *   dead     u64 sub_id, u64 seq (16 bytes) -> dead-letter record (below)
+ *   audit    u64 audit sequence -> audit record (below), written in order (MDB_APPEND)
  *
  * Id and resource keys: the raw bytes, except that a value that is empty, longer than KEY_RAW_MAX
  * bytes or begins with '#' is stored as "#" followed by its SHA-256. LMDB keys are at most 511
@@ -48,10 +51,25 @@
  *
  * The record must be exactly 18 + len bytes.
  *
+ * Audit record (store_audit_t; 41 bytes of header, then six strings):
+ *
+ *   u8   kind       1 publish, 2 subscription change, 3 delivery attempt
+ *   i64  time_us    when it happened
+ *   u64  sub_id     subscription (0 for a publish)
+ *   u64  seq        the event's sequence number (0 for a subscription change)
+ *   u32  attempt    delivery attempt number, 1 for the first (else 0)
+ *   i32  status     HTTP status of a delivery attempt, 0 if none (else 0)
+ *   i64  duration_us  of a delivery attempt (else 0)
+ *   then who, event_id, source, resource, action, error in that order, each as u32 len, len
+ *   bytes, one NUL byte (as in the event record); an absent one is empty
+ *
+ * The record must end exactly after the last string. Both event and audit records keep their time
+ * at byte offset 1, which a prune pass and store_prune_due read without decoding the rest.
+ *
  * Version rule: any change to this layout, to a key encoding, to a value encoding or to the set of
  * databases above bumps STORE_FORMAT_VERSION; an older or newer store is refused with
  * STORE_EVERSION, never migrated silently. Version 1 had no subs/retries/dead databases and no
- * cursor/nextsubid meta keys. */
+ * cursor/nextsubid meta keys; version 2 had no audit database and no nextaudit meta key. */
 #include "store/internal.h"
 
 #include <errno.h>
@@ -65,7 +83,7 @@
 #include <unistd.h>
 
 #define DEFAULT_MAP_BYTES (16ULL << 30)
-#define MAX_DBS 16 /* the eight above plus room to grow without touching the environment setup */
+#define MAX_DBS 16 /* the nine above plus room to grow without touching the environment setup */
 
 /* ---- errors ---- */
 
@@ -219,6 +237,7 @@ const MDB_val store_meta_format = {sizeof "format" - 1, (void *)"format"};
 const MDB_val store_meta_nextseq = {sizeof "nextseq" - 1, (void *)"nextseq"};
 const MDB_val store_meta_cursor = {sizeof "cursor" - 1, (void *)"cursor"};
 const MDB_val store_meta_nextsubid = {sizeof "nextsubid" - 1, (void *)"nextsubid"};
+const MDB_val store_meta_nextaudit = {sizeof "nextaudit" - 1, (void *)"nextaudit"};
 
 /* Inside the open transaction: checks (or, for a new store, writes) the format version, reads the
  * last sequence number and loads the subscription id counter. */
@@ -286,7 +305,8 @@ static int init_contents(store_t *st, MDB_txn *txn)
         return store_mdb_fail(st, "mdb_get(meta nextseq)", rc);
     }
     st->last_seq = last;
-    return store_delivery_load(st, txn);
+    int drc = store_delivery_load(st, txn);
+    return drc ? drc : store_audit_load(st, txn);
 }
 
 static int open_env(store_t *st, const char *dir, const store_opts_t *o)
@@ -323,6 +343,7 @@ static int open_env(store_t *st, const char *dir, const store_opts_t *o)
     if (src == 0) src = open_dbi(st, txn, "subs", 0, &st->subs);
     if (src == 0) src = open_dbi(st, txn, "retries", 0, &st->retries);
     if (src == 0) src = open_dbi(st, txn, "dead", 0, &st->dead);
+    if (src == 0) src = open_dbi(st, txn, "audit", 0, &st->audit);
     if (src == 0) src = init_contents(st, txn);
     if (src != 0) {
         mdb_txn_abort(txn);
@@ -572,4 +593,17 @@ int store_check(store_t *st)
     }
     store_read_end(st, txn);
     return rc;
+}
+
+int store_stat(store_t *st, store_stat_t *out)
+{
+    MDB_envinfo info;
+    MDB_stat ms;
+    int rc;
+    if (!st || !out) return STORE_EINVAL;
+    if ((rc = mdb_env_info(st->env, &info)) != 0) return store_mdb_fail(st, "mdb_env_info", rc);
+    if ((rc = mdb_env_stat(st->env, &ms)) != 0) return store_mdb_fail(st, "mdb_env_stat", rc);
+    out->map_bytes = (uint64_t)info.me_mapsize;
+    out->used_bytes = ((uint64_t)info.me_last_pgno + 1) * ms.ms_psize;
+    return 0;
 }
