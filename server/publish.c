@@ -161,8 +161,24 @@ static int binary_event(evhtp_request_t *req, const char *ct, const char *body, 
 {
     filter_buf_t b = {0};
     ce_ctx_t c = {&b, NULL, {0}};
+    char ctbuf[256];
     int rc;
 
+    if (ct) { /* whitespace around the value is not part of it (RFC 9110 §5.5) */
+        size_t n;
+        while (*ct == ' ' || *ct == '\t')
+            ct++;
+        n = strlen(ct);
+        while (n && (ct[n - 1] == ' ' || ct[n - 1] == '\t'))
+            n--;
+        if (n >= sizeof ctbuf) {
+            snprintf(msg, msglen, "The Content-Type header is too long.");
+            return FILTER_EVENT_EINVALID;
+        }
+        memcpy(ctbuf, ct, n);
+        ctbuf[n] = '\0';
+        ct = n ? ctbuf : NULL;
+    }
     filter_buf_puts(&b, "{\"_\":0"); /* a placeholder first member, dropped below */
     evhtp_kvs_for_each(req->headers_in, on_ce_header, &c);
     if (c.err) {
@@ -325,10 +341,9 @@ void srv_handle_publish(srv_t *s, evhtp_request_t *req, srv_req_t *rctx)
         mode = MODE_STRUCTURED;
     else if (ct && media_type_is(ct, "application/cloudevents-batch+json"))
         mode = MODE_BATCH;
-    else if (evhtp_header_find(req->headers_in, "ce-specversion") && ct &&
-             !media_type_is(ct, "application/cloudevents") &&
-             strncasecmp(ct, "application/cloudevents", 23) != 0)
-        mode = MODE_BINARY;
+    else if (evhtp_header_find(req->headers_in, "ce-specversion") &&
+             (!ct || strncasecmp(ct, "application/cloudevents", 23) != 0))
+        mode = MODE_BINARY; /* without Content-Type: an event without data, or opaque bytes */
     else {
         srv_reply_problem(req, 415, "Unsupported Media Type",
                           "Content-Type must be application/cloudevents+json, "
