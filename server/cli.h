@@ -5,11 +5,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "server/log.h"
+
 typedef enum { SRV_AUTH_JWT = 0, SRV_AUTH_UNVERIFIED, SRV_AUTH_NONE } srv_auth_mode_t;
 
 #define SRV_MAX_KEY_FILES 8
 
-/* The effective configuration. Strings point into argv or to static defaults (never freed). */
+/* The effective configuration. Strings point into argv, to copies of the config file's and the
+ * environment's values, or to static defaults; none is ever freed. */
 typedef struct {
     const char *listen_host; /* default "127.0.0.1" */
     int listen_port;         /* default 5080; 0 = pick a free port */
@@ -21,25 +24,32 @@ typedef struct {
     size_t n_hs256_files;
     const char *pubkey_files[SRV_MAX_KEY_FILES]; /* --jwt-public-key-file: RS256/ES256 PEM */
     size_t n_pubkey_files;
-    const char *dev_identity;    /* for --auth none; default "/org/ttd" */
-    const char *authz;           /* "allow-all" or a policy file */
-    const char *register_file;   /* --register FILE, or NULL */
-    size_t max_event_bytes;      /* default 262144 */
-    int64_t settle_us;           /* default 0 */
-    int sync_none;               /* --sync none */
-    uint64_t max_store_bytes;    /* LMDB map size; 0 = store default */
-    int log_debug;               /* --log-level debug */
-    const char *webhook_ca_file; /* extra CA for webhook endpoints */
-    int64_t webhook_timeout_us;  /* default 45 s */
-    int64_t retry_us[32];        /* --retry-schedule; n_retry == 0: the default */
+    const char *dev_identity;      /* for --auth none; default "/org/ttd" */
+    const char *authz;             /* "allow-all" or a policy file */
+    const char *register_file;     /* --register FILE, or NULL */
+    size_t max_event_bytes;        /* default 262144 */
+    int64_t settle_us;             /* default 0 */
+    int sync_none;                 /* --sync none */
+    uint64_t max_store_bytes;      /* LMDB map size; 0 = store default */
+    srv_log_level_t log_level;     /* --log-level; default info */
+    int log_json;                  /* --log-format json */
+    srv_reqlog_mode_t request_log; /* --request-log; default sample */
+    const char *webhook_ca_file;   /* extra CA for webhook endpoints */
+    const char *tls_cert;          /* --tls-cert FILE: serve https (with tls_key) */
+    const char *tls_key;           /* --tls-key FILE */
+    const char *tls_client_ca;     /* --tls-client-ca FILE: require client certificates */
+    int64_t webhook_timeout_us;    /* default 45 s */
+    int64_t retry_us[32];          /* --retry-schedule; n_retry == 0: the default */
     size_t n_retry;
     int64_t validation_us[32]; /* --validation-schedule */
     size_t n_validation;
 } srv_config_t;
 
-/* Parses the options after "serve" (argv[0] is "serve") into *cfg, defaults first. Returns 0 on
- * success, 1 if --help was given (usage printed on stdout), or 2 after printing one clear line on
- * stderr for a bad option or value. */
+/* Builds the configuration of `serve` (argv[0] is "serve") into *cfg by applying settings in order
+ * of precedence, each checked by the same rules: the defaults, then the JSON config file (--config
+ * FILE or HENDELSE_CONFIG), then the environment (HENDELSE_<NAME>), then the command line. Returns
+ * 0 on success; 1 if --help or --print-config was given (its text printed on stdout, nothing to
+ * serve); or 2 after printing one clear line on stderr for a bad option, key or value. */
 int srv_cli_parse(int argc, char **argv, srv_config_t *cfg);
 
 /* Prints the usage text of the whole program to f. */

@@ -147,7 +147,9 @@ static int serve(int argc, char **argv)
     rc = srv_cli_parse(argc, argv, &cfg);
     if (rc == 1) return 0;
     if (rc != 0) return rc;
-    if (cfg.log_debug) srv_log_set_level(SRV_LOG_DEBUG);
+    srv_log_set_level(cfg.log_level);
+    srv_log_set_format(cfg.log_json);
+    srv_log_set_request_mode(cfg.request_log);
 
     memset(&s, 0, sizeof s);
     s.cfg = &cfg;
