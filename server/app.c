@@ -475,6 +475,8 @@ static void handle_post(srv_t *s, evhtp_request_t *req, srv_req_t *rctx)
     p->group = 1;
     snprintf(p->created_id, sizeof p->created_id, "\"%s\"", ev->id);
     p->location = location; /* freed by the commit */
+    p->who = malloc(strlen(org) + strlen(app) + 7); /* the app, for the audit trail */
+    if (p->who) sprintf(p->who, "/app/%s/%s", org, app);
     ev = NULL;              /* owned by the batch now */
 
 out:

@@ -32,6 +32,8 @@ static const char usage_text[] =
     "  --max-event-bytes N           largest accepted event (default 262144)\n"
     "  --max-store-bytes N           store map size, e.g. 16g (default 16 GiB)\n"
     "  --settle DUR                  hide events newer than DUR from queries (default 0)\n"
+    "  --retention DUR               delete events and audit records older than DUR (default 90d;\n"
+    "                                0 keeps everything)\n"
     "  --sync fsync|none             durability of commits (default fsync)\n"
     "  --webhook-ca-file FILE        extra trusted CA (PEM) for https webhook endpoints\n"
     "  --tls-cert FILE               serve https with this PEM certificate (and chain)\n"
@@ -315,6 +317,12 @@ static const char *set_settle(srv_config_t *cfg, const char *v)
     return srv_parse_duration(v, &cfg->settle_us) == 0 ? NULL : "expected a duration like 30s";
 }
 
+static const char *set_retention(srv_config_t *cfg, const char *v)
+{
+    return srv_parse_duration(v, &cfg->retention_us) == 0 ? NULL
+                                                          : "expected a duration like 90d, or 0";
+}
+
 static const char *set_sync(srv_config_t *cfg, const char *v)
 {
     if (strcmp(v, "fsync") == 0)
@@ -404,6 +412,7 @@ static const opt_t opts[] = {
     {"max-event-bytes", OPT_NUMBER, "262144", set_max_event_bytes},
     {"max-store-bytes", OPT_NUMBER, "16g", set_max_store_bytes},
     {"settle", OPT_NUMBER, "0", set_settle},
+    {"retention", OPT_NUMBER, "90d", set_retention},
     {"sync", 0, "fsync", set_sync},
     {"tls-cert", 0, NULL, set_tls_cert},
     {"tls-key", 0, NULL, set_tls_key},
@@ -420,7 +429,6 @@ static const opt_t opts[] = {
 
 /* Options that later work fills in; they are recognised so that the error says so plainly. */
 static const char *const later_opts[] = {
-    "retention",
     NULL,
 };
 

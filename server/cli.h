@@ -29,6 +29,7 @@ typedef struct {
     const char *register_file;     /* --register FILE, or NULL */
     size_t max_event_bytes;        /* default 262144 */
     int64_t settle_us;             /* default 0 */
+    int64_t retention_us;          /* --retention: prune events older than this; 0 = keep all */
     int sync_none;                 /* --sync none */
     uint64_t max_store_bytes;      /* LMDB map size; 0 = store default */
     srv_log_level_t log_level;     /* --log-level; default info */

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "filter/util.h"
+#include "server/audit.h"
 #include "server/log.h"
 #include "server/server.h"
 #include "server/subs.h"
@@ -180,6 +181,7 @@ static void finish_job(srv_t *s)
         if (p->req) reply_group(s, p, n - i);
         filter_event_free(p->ev);
         free(p->location);
+        free(p->who);
     }
 }
 
@@ -237,6 +239,8 @@ static void start_job(srv_t *s)
         s->batch = b;
     }
     srv_subs_swap_batch(s, &c->subs);
+    /* the publish audit records ride the very batch committed with their events */
+    srv_audit_publishes(s, c->batch, s->inflight, n);
 
     s->job_busy = 1;
     pthread_mutex_lock(&c->mu);

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/time.h>
 
+#include "server/audit.h"
 #include "server/log.h"
 #include "server/server.h"
 #include "server/app.h"
@@ -56,6 +57,16 @@ static srv_req_t *req_ctx(evhtp_request_t *req)
     return hooks ? hooks->on_request_fini_arg : NULL;
 }
 
+/* Every reply goes out here: it notes the status and body size for the request log. */
+static void send_reply(evhtp_request_t *req, srv_req_t *rctx, int status)
+{
+    if (rctx) {
+        rctx->sent_status = status;
+        rctx->sent_bytes = evbuffer_get_length(req->buffer_out);
+    }
+    evhtp_send_reply(req, (evhtp_res)status);
+}
+
 /* Sends a response. libevhtp (1.2.18) does not go on to a pipelined request that is already in the
  * input buffer after a reply sent from inside the request callback; it does after a paused request
  * is answered and resumed. So a reply made while the handler runs is only recorded here, and
@@ -68,7 +79,7 @@ static void finish(evhtp_request_t *req, int status)
         rctx->status = status;
         return;
     }
-    evhtp_send_reply(req, (evhtp_res)status);
+    send_reply(req, rctx, status);
     if (rctx && rctx->paused) evhtp_request_resume(req);
 }
 
@@ -279,7 +290,7 @@ static void on_flush(evutil_socket_t fd, short what, void *arg)
         if (!rctx) continue;
         rctx->ready = -1;
         s->ready[i] = NULL;
-        evhtp_send_reply(rctx->req, (evhtp_res)rctx->status);
+        send_reply(rctx->req, rctx, rctx->status);
         evhtp_request_resume(rctx->req);
     }
     s->n_ready = 0;
@@ -292,7 +303,7 @@ static void defer_reply(srv_t *s, evhtp_request_t *req, srv_req_t *rctx)
         size_t cap = s->cap_ready ? s->cap_ready * 2 : 256;
         srv_req_t **r = realloc(s->ready, cap * sizeof *r);
         if (!r) { /* cannot defer: answer now (a pipelined next request then waits for input) */
-            evhtp_send_reply(req, (evhtp_res)rctx->status);
+            send_reply(req, rctx, rctx->status);
             return;
         }
         s->ready = r;
@@ -358,6 +369,7 @@ static void route(srv_t *s, evhtp_request_t *req, srv_req_t *rctx)
     }
     if (srv_openapi_route(s, req, path)) return;
     if (srv_subs_route(s, req, rctx, path)) return;
+    if (srv_audit_route(s, req, path)) return;
     if (srv_app_route(s, req, rctx, path)) return;
     srv_reply_empty(req, 404);
 }
@@ -379,10 +391,26 @@ static evhtp_res on_body(evhtp_request_t *req, struct evbuffer *buf, void *arg)
     return EVHTP_RES_OK;
 }
 
+/* The request log line (--request-log), written when the request is done. Nothing is formatted
+ * for a request the sampler skips; the query string and the body are never logged. */
+static void log_request(evhtp_request_t *req, const srv_req_t *rctx)
+{
+    int64_t now = srv_now_us();
+    unsigned sample = srv_log_request_sample(now);
+    char path[512];
+    if (!sample) return;
+    srv_log_token(req->uri && req->uri->path && req->uri->path->full ? req->uri->path->full : "",
+                  path, sizeof path);
+    srv_log(SRV_LOG_INFO, "http",
+            "request method=%s path=%s status=%d bytes=%zu duration_us=%lld sample=%u",
+            htparser_get_methodstr_m(evhtp_request_get_method(req)), path, rctx->sent_status,
+            rctx->sent_bytes, (long long)(now - rctx->start_us), sample);
+}
+
 static evhtp_res on_request_fini(evhtp_request_t *req, void *arg)
 {
     srv_req_t *rctx = arg;
-    (void)req;
+    log_request(req, rctx);
     if (rctx->pending >= 0) srv_publish_forget(rctx->srv, rctx);
     if (rctx->ready >= 0 && (size_t)rctx->ready < rctx->srv->n_ready)
         rctx->srv->ready[rctx->ready] = NULL;
@@ -400,6 +428,7 @@ static evhtp_res on_headers(evhtp_request_t *req, evhtp_headers_t *hdrs, void *a
     rctx->srv = s;
     rctx->pending = -1;
     rctx->ready = -1;
+    rctx->start_us = srv_now_us();
     evhtp_request_set_hook(req, evhtp_hook_on_read, (evhtp_hook)on_body, rctx);
     evhtp_request_set_hook(req, evhtp_hook_on_request_fini, (evhtp_hook)on_request_fini, rctx);
     /* A declared length over the limit needs no reading to decide. */

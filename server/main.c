@@ -18,6 +18,7 @@
 #include "server/jwt.h"
 #include "server/log.h"
 #include "server/server.h"
+#include "server/audit.h"
 #include "server/authz.h"
 #include "server/register.h"
 #include "server/subs.h"
@@ -76,6 +77,7 @@ static int start_delivery(srv_t *s, const srv_config_t *cfg)
     o.open_batch = open_batch;
     o.on_validated = srv_subs_on_validated;
     o.on_gone = srv_subs_on_gone;
+    o.on_attempt = srv_audit_on_attempt;
     o.log = log_int;
     o.now_us = srv_now_us;
     s->batch = store_batch_new();
@@ -222,6 +224,10 @@ static int serve(int argc, char **argv)
 
     rc = start_delivery(&s, &cfg);
     if (rc != 0) return rc;
+    if (srv_retention_start(&s) != 0) {
+        fprintf(stderr, "hendelse serve: cannot start the retention timer\n");
+        return 1;
+    }
 
     ev_term = evsignal_new(s.base, SIGTERM, on_signal, &s);
     ev_int = evsignal_new(s.base, SIGINT, on_signal, &s);
@@ -243,6 +249,7 @@ static int serve(int argc, char **argv)
     fflush(stdout);
 
     event_base_dispatch(s.base);
+    srv_retention_stop(&s);
 
     /* Anything that arrived after the signal is committed and answered before the store closes. */
     srv_commit_fini(&s);

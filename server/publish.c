@@ -412,6 +412,7 @@ void srv_handle_publish(srv_t *s, evhtp_request_t *req, srv_req_t *rctx)
         p->kind = SRV_PENDING_EVENT;
         p->ev = evs[i];
         p->group = i == 0 ? (size_t)n : 0;
+        p->who = consumer[0] ? strdup(consumer) : NULL; /* NULL: recorded as "" */
     }
     if (evs != &ev) free(evs);
 }

@@ -40,6 +40,7 @@ typedef struct {
      * and Location: location (malloc'd, owned by the entry, freed by the commit) */
     char created_id[64];
     char *location;
+    char *who; /* an event's publisher, for the audit trail (owned, freed by the commit) */
     struct srv_sub *sub; /* SRV_PENDING_SUB_* */
 } srv_pending_t;
 
@@ -65,6 +66,7 @@ typedef struct srv {
     struct webhook *webhook;
     struct srv_authz *authz;  /* the policy of --authz FILE; NULL = allow-all */
     struct srv_register *reg; /* the table of --register FILE; NULL = none */
+    struct event *retention_ev; /* the prune timer (audit.c); NULL without --retention */
 
     /* replies recorded while a handler ran, sent by flush_ev (see http.c, finish()) */
     struct event *flush_ev;
@@ -92,6 +94,11 @@ typedef struct srv_req {
     int status;     /* the recorded reply status */
     int paused;     /* the request is paused: a reply must resume it */
     long ready;     /* index into srv->ready while a recorded reply waits, else -1 */
+
+    /* for the request log (http.c, log_request) */
+    int64_t start_us;  /* when the headers were in */
+    int sent_status;   /* the status sent; 0 while none was */
+    size_t sent_bytes; /* the body size sent */
 } srv_req_t;
 
 /* The caller of a request. */

@@ -21,6 +21,7 @@
 #include "filter/subindex.h"
 #include "filter/text.h"
 #include "filter/util.h"
+#include "server/audit.h"
 #include "server/authz.h"
 #include "server/log.h"
 #include "server/register.h"
@@ -524,6 +525,8 @@ void srv_subs_on_validated(void *ctx, uint64_t sub_id)
     if (put_record(s, sub) != 0)
         srv_log(SRV_LOG_ERROR, "subs", "cannot record validation id=%llu",
                 (unsigned long long)sub_id);
+    else
+        srv_audit_sub(s->subs->batch, "validated", sub_id, NULL);
 }
 
 void srv_subs_on_gone(void *ctx, uint64_t sub_id)
@@ -537,6 +540,8 @@ void srv_subs_on_gone(void *ctx, uint64_t sub_id)
     if (put_record(s, sub) != 0)
         srv_log(SRV_LOG_ERROR, "subs", "cannot record disabling id=%llu",
                 (unsigned long long)sub_id);
+    else
+        srv_audit_sub(s->subs->batch, "disabled", sub_id, NULL);
 }
 
 /* ---- replies ---- */
@@ -981,6 +986,8 @@ static void handle_create(srv_t *s, evhtp_request_t *req, srv_req_t *rctx, const
                 if (put_record(s, dup) != 0)
                     srv_log(SRV_LOG_ERROR, "subs", "cannot record re-enabling id=%llu",
                             (unsigned long long)dup->id);
+                else
+                    srv_audit_sub(s->subs->batch, "enabled", dup->id, consumer);
             }
             reply_sub(s, req, 201, dup);
             handshake(s, dup); /* posting it again restarts the handshake */
@@ -1004,6 +1011,8 @@ static void handle_create(srv_t *s, evhtp_request_t *req, srv_req_t *rctx, const
         reg_remove(s->subs, sub);
         sub_free(sub);
         srv_reply_empty(req, 500);
+    } else {
+        srv_audit_sub(s->subs->batch, "created", sub->id, consumer);
     }
 out:
     filter_buf_fini(&filters_json);
@@ -1183,6 +1192,7 @@ int srv_subs_route(srv_t *s, evhtp_request_t *req, srv_req_t *rctx, const char *
             return 1;
         }
         sub->deleting = 1;
+        srv_audit_sub(s->subs->batch, "deleted", sub->id, consumer);
         srv_arm_commit(s);
     } else if (route == R_DEAD) {
         filter_buf_t b = {0};

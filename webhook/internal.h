@@ -136,6 +136,7 @@ typedef struct job {
     retry_t *retry;    /* the retry entry this attempt runs for, or NULL */
     /* Set by pool.c before the attempt ends: */
     int64_t retry_after_us; /* the receiver's Retry-After (429/503) as a delay, or 0 */
+    int64_t start_us;       /* when this attempt was queued, then when it was sent */
     int permanent;          /* the event cannot be sent in the subscription's mode: no retries */
     uint32_t ep_gen;        /* sub->ep_gen when the request was sent */
 } job_t;

@@ -427,6 +427,7 @@ static void conn_send(conn_t *c, job_t *job)
     }
     wire_fini(&w);
     job->ep_gen = s->ep_gen;
+    job->start_us = wh_now_us(wh);
     c->job = job;
     c->err = 0;
     job->conn = c;

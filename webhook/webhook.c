@@ -100,6 +100,7 @@ job_t *job_new(sub_t *sub, int kind, uint64_t seq, blob_t *body, uint32_t attemp
     job->body = body;
     body->refs++;
     job->attempts = attempts;
+    job->start_us = wh_now_us(sub->wh);
     job->snext = sub->jobs;
     if (sub->jobs) sub->jobs->sprev = job;
     sub->jobs = job;
@@ -270,6 +271,10 @@ static void delivery_done(webhook_t *wh, job_t *job, int status, const char *err
     int64_t retry_after = job->retry_after_us;
     /* a 410 from an endpoint the subscription has since left says nothing about the new one */
     int is_gone = status == 410 && wh->opts.on_gone && job->ep_gen == sub->ep_gen;
+    if (wh->opts.on_attempt)
+        wh->opts.on_attempt(wh->opts.ctx, sub_id, seq, attempts, status,
+                            status >= 200 && status < 300 ? "" : err,
+                            wh_now_us(wh) - job->start_us);
     retry_t *r = job->retry;
     if (r) r->job = NULL;
     job_free(job);

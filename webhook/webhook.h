@@ -70,6 +70,14 @@ typedef struct {
      * 410 is an ordinary failed attempt (retried on the schedule). A 410 to a handshake is always
      * just a failed handshake attempt. */
     void (*on_gone)(void *ctx, uint64_t sub_id);
+    /* Every delivery attempt that ends (handshakes and attempts cancelled with their subscription
+     * excepted): attempt is 1 for the first, status the HTTP status or 0 when there was none,
+     * error "" for a 2xx, duration_us from the start of the attempt (when it was sent; for one
+     * that never got on the wire, when it was queued) to its end. Called before the engine
+     * records the outcome; it may add to the commit batch (open_batch) but must not call back
+     * into the engine. NULL: not called. */
+    void (*on_attempt)(void *ctx, uint64_t sub_id, uint64_t seq, uint32_t attempt, int status,
+                       const char *error, int64_t duration_us);
     /* Logging, same signature as the server's srv_log (level 0 debug .. 3 error). */
     void (*log)(int level, const char *module, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));
