@@ -22,6 +22,7 @@
 #include "server/authz.h"
 #include "server/register.h"
 #include "server/subs.h"
+#include "server/tls.h"
 #include "webhook/webhook.h"
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
@@ -80,6 +81,7 @@ static int start_delivery(srv_t *s, const srv_config_t *cfg)
     o.on_attempt = srv_audit_on_attempt;
     o.log = log_int;
     o.now_us = srv_now_us;
+    o.on_delivered = srv_metrics_on_delivered;
     s->batch = store_batch_new();
     if (!s->batch) return 1;
     s->webhook = webhook_new(s->base, s->store, &o, err, sizeof err);
@@ -144,6 +146,7 @@ static int serve(int argc, char **argv)
     store_opts_t sopts;
     char bound[128], err[256];
     struct event *ev_term = NULL, *ev_int = NULL;
+    srv_tls_t *tls = NULL; /* --tls-cert: serve https */
     int rc;
 
     rc = srv_cli_parse(argc, argv, &cfg);
@@ -152,6 +155,11 @@ static int serve(int argc, char **argv)
     srv_log_set_level(cfg.log_level);
     srv_log_set_format(cfg.log_json);
     srv_log_set_request_mode(cfg.request_log);
+    if (cfg.tls_cert &&
+        !(tls = srv_tls_new(cfg.tls_cert, cfg.tls_key, cfg.tls_client_ca, err, sizeof err))) {
+        fprintf(stderr, "hendelse serve: %s\n", err);
+        return 2;
+    }
 
     memset(&s, 0, sizeof s);
     s.cfg = &cfg;
@@ -211,6 +219,10 @@ static int serve(int argc, char **argv)
         fprintf(stderr, "hendelse serve: cannot set up the event loop\n");
         return 1;
     }
+    if (tls && srv_tls_attach(tls, s.htp, s.base) != 0) {
+        fprintf(stderr, "hendelse serve: cannot set up https\n");
+        return 1;
+    }
     rc = bind_listen(&s, &cfg, bound, sizeof bound);
     if (rc != 0) return rc;
     if (cfg.base_url) {
@@ -219,7 +231,7 @@ static int serve(int argc, char **argv)
             l--;
         snprintf(s.base_url, sizeof s.base_url, "%.*s", (int)l, cfg.base_url);
     } else {
-        snprintf(s.base_url, sizeof s.base_url, "http://%s", bound);
+        snprintf(s.base_url, sizeof s.base_url, "%s://%s", tls ? "https" : "http", bound);
     }
 
     rc = start_delivery(&s, &cfg);
@@ -245,7 +257,7 @@ static int serve(int argc, char **argv)
                                         : "unverified",
             cfg.dev ? "development" : "production", cfg.sync_none ? "none" : "fsync",
             (unsigned long long)store_last_seq(s.store));
-    printf("hendelse listening on http://%s\n", bound);
+    printf("hendelse listening on %s://%s\n", tls ? "https" : "http", bound);
     fflush(stdout);
 
     event_base_dispatch(s.base);
@@ -265,6 +277,7 @@ static int serve(int argc, char **argv)
     event_free(s.flush_ev);
     free(s.ready);
     evhtp_free(s.htp);
+    srv_tls_free(tls);
     event_base_free(s.base);
     store_close(s.store);
     srv_jwt_keys_free(s.keys);
