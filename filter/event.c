@@ -334,7 +334,12 @@ int filter_event_from_json(const filter_json_t *obj, filter_event_t **out, char 
     if (d.data) {
         filter_buf_puts(&b, ",\"data\":");
         data_off = b.len;
-        filter_buf_json_value(&b, d.data);
+        /* a container is copied as it was written (already parsed, so valid): re-serialising it
+         * was the largest cost of a publish */
+        if (d.data->raw)
+            filter_buf_json_compact(&b, d.data->raw, d.data->raw_len);
+        else
+            filter_buf_json_value(&b, d.data);
         data_len = b.len - data_off;
     } else if (d.has_b64) {
         put_member(&b, "data_base64", &d.data_base64, &first);

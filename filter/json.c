@@ -111,6 +111,9 @@ typedef struct {
     size_t cap_sort;
     size_t max_depth, max_nodes, nodes;
     const filter_json_t *root;
+    /* the input and the parser, so containers can record where their text is (raw) */
+    const char *buf;
+    yajl_handle h;
     int err; /* set when a callback stops the parse */
     char why[160];
 } ctx_t;
@@ -233,6 +236,8 @@ static int open_container(ctx_t *c, filter_json_type_t t)
     filter_json_t *n = new_node(c, t);
     if (!n) return 0;
     if (!add_value(c, n)) return 0;
+    /* yajl calls back right after consuming the '{' or '[' */
+    n->raw = c->buf + yajl_get_bytes_consumed(c->h) - 1;
     if (grow((void **)&c->frames, &c->cap_frames, c->depth + 1, sizeof *c->frames)) return oom(c);
     c->frames[c->depth++] = (frame_t){n, c->nslots, NULL, 0};
     return 1;
@@ -348,6 +353,7 @@ static int close_container(ctx_t *c)
         }
     }
     node->count = n;
+    node->raw_len = (size_t)(c->buf + yajl_get_bytes_consumed(c->h) - node->raw);
     c->nslots = f->start;
     c->depth--;
     return 1;
@@ -488,6 +494,8 @@ int filter_json_parse(const char *buf, size_t len, const filter_json_limits_t *l
         set_err(err, errlen, "out of memory");
         return FILTER_JSON_ENOMEM;
     }
+    c.buf = buf;
+    c.h = h;
     yajl_config(h, yajl_allow_comments, 0);
     yajl_config(h, yajl_dont_validate_strings, 0);
     yajl_config(h, yajl_allow_trailing_garbage, 0);

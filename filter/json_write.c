@@ -109,47 +109,86 @@ char *filter_buf_steal(filter_buf_t *b, size_t *len)
     return p;
 }
 
+/* 1 for the bytes a JSON string must escape: control characters, '"' and '\\'. */
+static const unsigned char must_escape[256] = {
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0,
+};
+
+void filter_buf_json_compact(filter_buf_t *b, const char *json, size_t len)
+{
+    size_t i = 0, start = 0;
+    if (reserve(b, len)) return;
+    while (i < len) {
+        char ch = json[i];
+        if (ch == '"') {
+            /* skip the string: only an unescaped '"' ends it */
+            for (i++; i < len && json[i] != '"'; i++)
+                if (json[i] == '\\') i++;
+            i++;
+        } else if (ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r') {
+            if (i > start) filter_buf_append(b, json + start, i - start);
+            while (i < len &&
+                   (json[i] == ' ' || json[i] == '\t' || json[i] == '\n' || json[i] == '\r'))
+                i++;
+            start = i;
+        } else {
+            i++;
+        }
+    }
+    if (len > start) filter_buf_append(b, json + start, (i < len ? i : len) - start);
+}
+
 int filter_buf_json_string(filter_buf_t *b, const char *s, size_t n)
 {
+    static const char hex[] = "0123456789abcdef";
+    size_t i = 0;
     if (!n) s = "";
     if (!filter_utf8_valid(s, n)) return -1;
-    static const char hex[] = "0123456789abcdef";
+    if (reserve(b, n + 2)) return 0; /* failed: sticky, nothing more appended */
     filter_buf_append(b, "\"", 1);
-    size_t run = 0; /* bytes copied as they are, flushed in one append */
-    for (size_t i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)s[i];
+    while (i < n) {
+        size_t start = i;
+        /* copy runs of bytes that need no escape in one go (non-ASCII UTF-8 is copied as is) */
+        while (i < n && !must_escape[(unsigned char)s[i]])
+            i++;
+        if (i > start) filter_buf_append(b, s + start, i - start);
+        if (i == n) break;
+        unsigned char ch = (unsigned char)s[i++];
         const char *esc = NULL;
-        char u[6];
-        if (ch == '"')
+        switch (ch) {
+        case '"':
             esc = "\\\"";
-        else if (ch == '\\')
+            break;
+        case '\\':
             esc = "\\\\";
-        else if (ch == '\n')
+            break;
+        case '\n':
             esc = "\\n";
-        else if (ch == '\r')
+            break;
+        case '\r':
             esc = "\\r";
-        else if (ch == '\t')
+            break;
+        case '\t':
             esc = "\\t";
-        else if (ch == '\b')
+            break;
+        case '\b':
             esc = "\\b";
-        else if (ch == '\f')
+            break;
+        case '\f':
             esc = "\\f";
-        else if (ch >= 0x20) {
-            run++;
-            continue;
+            break;
+        default:
+            break;
         }
-        filter_buf_append(b, s + i - run, run);
-        run = 0;
         if (esc) {
-            filter_buf_puts(b, esc);
+            filter_buf_append(b, esc, 2);
         } else {
-            memcpy(u, "\\u00", 4);
-            u[4] = hex[ch >> 4];
-            u[5] = hex[ch & 15];
+            char u[6] = {'\\', 'u', '0', '0', hex[ch >> 4], hex[ch & 15]};
             filter_buf_append(b, u, 6);
         }
     }
-    filter_buf_append(b, s + n - run, run);
     filter_buf_append(b, "\"", 1);
     return 0;
 }
@@ -230,6 +269,14 @@ int filter_utf8_valid(const char *s, size_t n)
     if (!n) return 1;
     const unsigned char *p = (const unsigned char *)s, *e = p + n;
     while (p < e) {
+        /* ASCII, the common case, eight bytes at a time */
+        while (e - p >= 8) {
+            uint64_t w;
+            memcpy(&w, p, 8);
+            if (w & 0x8080808080808080ULL) break;
+            p += 8;
+        }
+        if (p == e) break;
         unsigned c = *p;
         if (c < 0x80) {
             p++;

@@ -205,9 +205,9 @@ static int binary_event(evhtp_request_t *req, const char *ct, const char *body, 
                 snprintf(msg, msglen, "The body is not valid JSON: %s", err);
                 return FILTER_EVENT_EINVALID;
             }
-            filter_buf_puts(&b, ",\"data\":");
-            filter_buf_json_value(&b, filter_json_root(doc));
             filter_json_doc_free(doc);
+            filter_buf_puts(&b, ",\"data\":");
+            filter_buf_json_compact(&b, body, len);
         } else if (ct && strncasecmp(ct, "text/", 5) == 0) {
             filter_buf_puts(&b, ",\"data\":");
             if (filter_buf_json_string(&b, body, len) != 0) {

@@ -964,8 +964,30 @@ static void test_event_rules(void)
     ok(filter_utf8_valid(m2, strlen(m2)), "msg: truncation keeps UTF-8 valid");
 }
 
+static void test_json_compact(void)
+{
+    static const struct {
+        const char *in, *want;
+    } cases[] = {
+        {"{ \"a\" : [ 1 , 2 ] }", "{\"a\":[1,2]}"},
+        {"\" keep  spaces \"", "\" keep  spaces \""},
+        {"[\"x\\\" y\" ,\t\n\"z\"]", "[\"x\\\" y\",\"z\"]"},
+        {"[\"\\\\\" , 1]", "[\"\\\\\",1]"},
+        {"  7  ", "7"},
+        {"{}", "{}"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        filter_buf_t b = {0};
+        filter_buf_json_compact(&b, cases[i].in, strlen(cases[i].in));
+        ok(b.len == strlen(cases[i].want) && memcmp(b.data, cases[i].want, b.len) == 0,
+           "compact: %s", cases[i].want);
+        filter_buf_fini(&b);
+    }
+}
+
 int main(void)
 {
+    test_json_compact();
     test_json_basic();
     test_json_nul();
     test_json_limits();
