@@ -251,8 +251,12 @@ class DockerfileTest(BBTestCase):
             self.assertIn("jwt-hs256-secret-file", r.stdout)
         # the real thing: the image's command with the key, on a free port and a temporary
         # directory (a later flag wins over the image's)
-        srv = self.start_server(*cmd[1:], "--listen", "127.0.0.1:0", "--jwt-hs256-secret-file",
-                                secret)
+        argv = cmd + ["--listen", "127.0.0.1:0", "--data", os.path.join(self.tmp, "data"),
+                      "--jwt-hs256-secret-file", secret]
+        srv = Server(start=False)
+        srv.argv = lambda: [binary()] + argv
+        self.addCleanup(srv.cleanup)
+        srv.start()
         r = srv.request("GET", "/health")
         self.assertEqual((r.status, r.body), (200, b"Healthy"))
 
