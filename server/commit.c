@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "filter/util.h"
@@ -46,6 +47,8 @@ struct srv_committer {
     size_t cap_res;
     int subs_rc, rc;
     char subs_err[256], err[256];
+    int committed;      /* store_commit ran for this job */
+    double commit_secs; /* how long it took (write and sync), for the metrics */
 };
 
 static int grow(void **p, size_t *cap, size_t need, size_t elem)
@@ -79,16 +82,23 @@ static void *committer_main(void *arg)
         c->ready = 0;
         pthread_mutex_unlock(&c->mu);
 
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        c->committed = 0;
         c->subs_rc = 0;
         if (!store_batch_empty(c->subs)) {
+            c->committed = 1;
             c->subs_rc = store_commit(c->store, c->subs, NULL, 0, NULL);
             if (c->subs_rc) snprintf(c->subs_err, sizeof c->subs_err, "%s", store_last_error(NULL));
         }
         c->rc = 0;
         if (c->n_ins || !store_batch_empty(c->batch)) {
+            c->committed = 1;
             c->rc = store_commit(c->store, c->batch, c->ins, c->n_ins, c->res);
             if (c->rc) snprintf(c->err, sizeof c->err, "%s", store_last_error(NULL));
         }
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        c->commit_secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
         /* the write of the eventfd publishes the job's results to the loop thread */
         while (write(c->efd, &one, sizeof one) < 0 && errno == EINTR)
             ;
@@ -97,10 +107,11 @@ static void *committer_main(void *arg)
 
 /* ---- the loop's side ---- */
 
-static void dispatch(srv_t *s, uint64_t seq, const filter_event_t *ev)
+static void dispatch(srv_t *s, uint64_t seq, int64_t stored_us, const filter_event_t *ev)
 {
     size_t n = srv_subs_match(s, ev);
-    if (webhook_dispatch(s->webhook, seq, ev->json, ev->json_len, srv_subs_match_ids(s), n) != 0)
+    if (webhook_dispatch_at(s->webhook, seq, stored_us, ev->json, ev->json_len,
+                            srv_subs_match_ids(s), n) != 0)
         srv_log(SRV_LOG_ERROR, "deliver", "out of memory dispatching seq=%llu",
                 (unsigned long long)seq);
 }
@@ -145,6 +156,7 @@ static void finish_job(srv_t *s)
 
     s->job_busy = 0;
     s->n_batches++;
+    srv_metrics_commit(s, c->n_ins, c->committed, c->commit_secs);
     if (c->subs_rc)
         srv_log(SRV_LOG_ERROR, "subs", "subscription commit failed error=\"%s\" detail=\"%s\"",
                 store_strerror(c->subs_rc), c->subs_err);
@@ -168,11 +180,13 @@ static void finish_job(srv_t *s)
     for (size_t i = 0, k = 0; i < n; i++) {
         srv_pending_t *p = &s->inflight[i];
         if (p->kind != SRV_PENDING_EVENT) continue;
-        p->res = &c->res[k++];
+        p->res = &c->res[k];
+        if ((unsigned)p->res->res < SRV_PUB_REJECTED) s->metrics.published[p->res->res]++;
         if (p->res->res == STORE_RES_STORED) {
             s->n_published++;
-            dispatch(s, p->res->seq, p->ev);
+            dispatch(s, p->res->seq, c->ins[k].stored_us, p->ev);
         }
+        k++;
         if (p->res->res == STORE_RES_DUP) s->n_duplicates++;
     }
     for (size_t i = 0; i < n; i++) {
@@ -397,7 +411,7 @@ static int redispatch_one(void *ctx, const store_event_t *sev)
         webhook_dispatch(s->webhook, sev->seq, sev->json, sev->json_len, NULL, 0);
         return STORE_SCAN_CONTINUE;
     }
-    dispatch(s, sev->seq, ev);
+    dispatch(s, sev->seq, sev->stored_us, ev);
     filter_event_free(ev);
     return STORE_SCAN_CONTINUE;
 }

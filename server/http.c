@@ -8,6 +8,7 @@
 
 #include "server/audit.h"
 #include "server/log.h"
+#include "server/metrics.h"
 #include "server/server.h"
 #include "server/app.h"
 #include "server/subs.h"
@@ -345,6 +346,8 @@ static void route(srv_t *s, evhtp_request_t *req, srv_req_t *rctx)
     if (path_is(path, "/events/api/v1/events")) {
         if (m == htp_method_POST) {
             srv_handle_publish(s, req, rctx);
+            /* with rctx the handler's own replies are only recorded (see finish()) */
+            if (rctx) srv_metrics_publish_answered(s, rctx->status);
             return;
         }
         if (m == htp_method_GET) {
@@ -353,6 +356,10 @@ static void route(srv_t *s, evhtp_request_t *req, srv_req_t *rctx)
         }
         set_header(req, "Allow", "GET, POST");
         srv_reply_empty(req, 405);
+        return;
+    }
+    if (path_is(path, "/metrics")) {
+        srv_metrics_handle(s, req);
         return;
     }
     if (path_is(path, "/health")) {

@@ -81,6 +81,7 @@ static int start_delivery(srv_t *s, const srv_config_t *cfg)
     o.on_attempt = srv_audit_on_attempt;
     o.log = log_int;
     o.now_us = srv_now_us;
+    o.on_delivered = srv_metrics_on_delivered;
     s->batch = store_batch_new();
     if (!s->batch) return 1;
     s->webhook = webhook_new(s->base, s->store, &o, err, sizeof err);

@@ -13,6 +13,7 @@
 #include "filter/json.h"
 #include "server/cli.h"
 #include "server/jwt.h"
+#include "server/metrics.h"
 #include "store/store.h"
 
 struct srv_sub;
@@ -78,6 +79,7 @@ typedef struct srv {
 
     int stopping;
     uint64_t n_published, n_duplicates, n_batches;
+    srv_metrics_t metrics; /* GET /metrics (metrics.c): loop thread only */
 } srv_t;
 
 /* Per-request state, allocated when the headers are in and freed in on_request_fini. */

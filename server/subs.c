@@ -544,6 +544,23 @@ void srv_subs_on_gone(void *ctx, uint64_t sub_id)
         srv_audit_sub(s->subs->batch, "disabled", sub_id, NULL);
 }
 
+void srv_subs_count(srv_t *s, size_t *validated, size_t *unvalidated, size_t *disabled)
+{
+    srv_subs_t *r = s->subs;
+    *validated = *unvalidated = *disabled = 0;
+    for (size_t i = 0; r && i < r->n; i++) {
+        const srv_sub_t *sub = r->all[i];
+        if (!sub->committed || sub->failed)
+            continue;
+        else if (sub->disabled)
+            (*disabled)++;
+        else if (sub->validated)
+            (*validated)++;
+        else
+            (*unvalidated)++;
+    }
+}
+
 /* ---- replies ---- */
 
 static void reply_json_string(evhtp_request_t *req, int status, const char *msg)

@@ -73,4 +73,8 @@ size_t srv_subs_match(struct srv *s, const struct filter_event *ev);
 /* Called by the delivery engine: a delivery to sub_id got 410 Gone. */
 void srv_subs_on_gone(void *ctx, uint64_t sub_id);
 
+/* Counts the committed subscriptions by state (for metrics): disabled ones (410 Gone), else
+ * validated or not yet validated. */
+void srv_subs_count(struct srv *s, size_t *validated, size_t *unvalidated, size_t *disabled);
+
 #endif

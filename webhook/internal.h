@@ -139,6 +139,7 @@ typedef struct job {
     int64_t start_us;       /* when this attempt was queued, then when it was sent */
     int permanent;          /* the event cannot be sent in the subscription's mode: no retries */
     uint32_t ep_gen;        /* sub->ep_gen when the request was sent */
+    int64_t stored_us;      /* deliveries: the event's stored time, 0 if unknown */
 } job_t;
 
 struct sub {

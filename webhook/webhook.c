@@ -268,7 +268,7 @@ static void delivery_done(webhook_t *wh, job_t *job, int status, const char *err
     uint64_t sub_id = sub->h.k1, seq = job->seq;
     uint32_t attempts = job->attempts + 1;
     int tracked = job->tracked, recorded = 1, permanent = job->permanent;
-    int64_t retry_after = job->retry_after_us;
+    int64_t retry_after = job->retry_after_us, stored_us = job->stored_us;
     /* a 410 from an endpoint the subscription has since left says nothing about the new one */
     int is_gone = status == 410 && wh->opts.on_gone && job->ep_gen == sub->ep_gen;
     if (wh->opts.on_attempt)
@@ -294,6 +294,8 @@ static void delivery_done(webhook_t *wh, job_t *job, int status, const char *err
             del_retry(wh, sub_id, seq);
             retry_drop(wh, gone);
         }
+        if (wh->opts.on_delivered)
+            wh->opts.on_delivered(wh->opts.ctx, sub_id, seq, attempts, stored_us);
     } else {
         wh->stats.failed++;
         wh_log(wh, 2,
@@ -490,6 +492,12 @@ void webhook_sub_remove(webhook_t *wh, uint64_t sub_id)
 int webhook_dispatch(webhook_t *wh, uint64_t seq, const char *json, size_t len,
                      const uint64_t *sub_ids, size_t n)
 {
+    return webhook_dispatch_at(wh, seq, 0, json, len, sub_ids, n);
+}
+
+int webhook_dispatch_at(webhook_t *wh, uint64_t seq, int64_t stored_us, const char *json,
+                        size_t len, const uint64_t *sub_ids, size_t n)
+{
     int track = seq > wh->last_seq;
     if (!track)
         wh_log(wh, 2, "dispatch out of order seq=%" PRIu64 " last=%" PRIu64, seq, wh->last_seq);
@@ -516,6 +524,7 @@ int webhook_dispatch(webhook_t *wh, uint64_t seq, const char *json, size_t len,
             break;
         }
         job->tracked = track;
+        job->stored_us = stored_us;
         if (pool_submit(wh, job, 1) == 0) {
             pending += (size_t)track;
             continue;
@@ -551,12 +560,14 @@ int webhook_dispatch(webhook_t *wh, uint64_t seq, const char *json, size_t len,
 
 typedef struct {
     blob_t *body;
+    int64_t stored_us;
 } fetch_t;
 
 static int on_fetch(void *ctx, const store_event_t *ev)
 {
     fetch_t *f = ctx;
     if (!f->body) f->body = blob_new(ev->json, ev->json_len);
+    f->stored_us = ev->stored_us;
     return STORE_SCAN_STOP;
 }
 
@@ -574,7 +585,7 @@ static void retry_fire(webhook_t *wh, retry_t *r, int64_t now)
         retry_drop(wh, r);
         return;
     }
-    fetch_t f = {NULL};
+    fetch_t f = {NULL, 0};
     int rc = store_get_event(wh->st, seq, on_fetch, &f);
     if (rc == STORE_ENOTFOUND) {
         wh_log(wh, 2, "retry dropped: event gone sub=%" PRIu64 " seq=%" PRIu64, sub_id, seq);
@@ -594,6 +605,7 @@ static void retry_fire(webhook_t *wh, retry_t *r, int64_t now)
     blob_unref(f.body);
     if (job) {
         job->retry = r;
+        job->stored_us = f.stored_us;
         r->job = job;
         if (pool_submit(wh, job, 1) == 0) return;
         r->job = NULL;

@@ -83,6 +83,12 @@ typedef struct {
         __attribute__((format(printf, 3, 4)));
     /* Wall clock in microseconds since the epoch (tests may pass their own). */
     int64_t (*now_us)(void);
+    /* A delivery of event seq to sub_id was answered 2xx on attempt number attempt (1 = the
+     * first). stored_us: the event's stored time (as given to webhook_dispatch_at, or read from
+     * the store for a retry), 0 when unknown. For metrics; must not call back into the engine.
+     * NULL: not called. */
+    void (*on_delivered)(void *ctx, uint64_t sub_id, uint64_t seq, uint32_t attempt,
+                         int64_t stored_us);
 } webhook_opts_t;
 
 /* Creates the delivery engine on base. The options are copied (arrays too). st is borrowed and must
@@ -168,6 +174,11 @@ int webhook_start(webhook_t *wh, uint64_t *cursor_out);
  * shared by the event's deliveries. Returns 0 or WEBHOOK_ENOMEM. */
 int webhook_dispatch(webhook_t *wh, uint64_t seq, const char *json, size_t len,
                      const uint64_t *sub_ids, size_t n);
+
+/* As webhook_dispatch, with the event's stored time (wall clock, microseconds since the epoch),
+ * which opts.on_delivered reports with each successful delivery of it. */
+int webhook_dispatch_at(webhook_t *wh, uint64_t seq, int64_t stored_us, const char *json,
+                        size_t len, const uint64_t *sub_ids, size_t n);
 
 /* Requeues the dead letter (sub_id, seq): deletes it and records a retry due now with the attempt
  * count reset. Returns 0, or WEBHOOK_EINVAL if sub_id is not set. */
