@@ -404,6 +404,11 @@ static int redispatch_one(void *ctx, const store_event_t *sev)
     srv_t *s = ctx;
     filter_event_t *ev;
     char msg[256];
+    /* most events match no subscription: find that out from the index alone, without parsing */
+    if (!srv_subs_may_match(s, sev->resource, sev->subject, sev->type, sev->source)) {
+        webhook_dispatch(s->webhook, sev->seq, sev->json, sev->json_len, NULL, 0);
+        return STORE_SCAN_CONTINUE;
+    }
     /* the stored JSON is canonical and valid: parse it back into the model for matching */
     if (filter_event_parse(sev->json, sev->json_len, NULL, &ev, msg, sizeof msg) != 0) {
         srv_log(SRV_LOG_ERROR, "deliver", "stored event does not parse seq=%llu error=\"%s\"",

@@ -472,6 +472,30 @@ static void on_match(void *ctx, uint64_t id, void *user)
     r->match_ids[r->n_match++] = sub->id;
 }
 
+static void on_may_match(void *ctx, uint64_t id, void *user)
+{
+    (void)id;
+    (void)user;
+    (*(size_t *)ctx)++;
+}
+
+int srv_subs_may_match(srv_t *s, const char *resource, const char *subject, const char *type,
+                       const char *source)
+{
+    filter_match_event_t mev = {resource, subject, type, source};
+    size_t n = 0;
+    char mains[4][96];
+    filter_subindex_match(s->subs->index, &mev, on_may_match, &n);
+    if (n == 0 && s->reg && subject) {
+        int n_main = srv_register_main_unit_subjects(s->reg, subject, mains, 4);
+        for (int i = 0; i < n_main && n == 0; i++) {
+            mev.subject = mains[i];
+            filter_subindex_match(s->subs->index, &mev, on_may_match, &n);
+        }
+    }
+    return n > 0;
+}
+
 size_t srv_subs_match(srv_t *s, const filter_event_t *ev)
 {
     filter_match_event_t mev = {ev->resource, ev->subject, ev->type, ev->source};

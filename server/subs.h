@@ -70,6 +70,11 @@ const uint64_t *srv_subs_match_ids(struct srv *s);
 struct filter_event;
 size_t srv_subs_match(struct srv *s, const struct filter_event *ev);
 
+/* 1 if some subscription's Altinn filters (the index) could match an event with these attributes;
+ * 0 means srv_subs_match would find nothing, so the event need not be parsed. */
+int srv_subs_may_match(struct srv *s, const char *resource, const char *subject, const char *type,
+                       const char *source);
+
 /* Called by the delivery engine: a delivery to sub_id got 410 Gone. */
 void srv_subs_on_gone(void *ctx, uint64_t sub_id);
 
