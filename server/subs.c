@@ -564,8 +564,8 @@ void srv_subs_on_gone(void *ctx, uint64_t sub_id)
     if (put_record(s, sub) != 0)
         srv_log(SRV_LOG_ERROR, "subs", "cannot record disabling id=%llu",
                 (unsigned long long)sub_id);
-    else
-        srv_audit_sub(s->subs->batch, "disabled", sub_id, NULL);
+    else /* in the delivery batch: after the record of the attempt answered 410 */
+        srv_audit_sub(s->batch, "disabled", sub_id, NULL);
 }
 
 void srv_subs_count(srv_t *s, size_t *validated, size_t *unvalidated, size_t *disabled)

@@ -231,6 +231,29 @@ class AuditTest(AuditMixin, BBTestCase):
             self.assertTrue(x.get("error"), x)
         self.assertEqual(self.srv.delete_subscription(sub_id, self.tok).status, 200)
 
+    def test_gone_disables_after_the_attempt(self):
+        res = fresh_resource("audit")
+        path = self.recv.unique_path("gone")
+        self.recv.script(path, [Answer(200), Answer(410)])
+        r = self.srv.create_subscription({"endPoint": self.recv.url(path), "resourceFilter": res}, self.tok)
+        self.assertEqual(r.status, 201)
+        sub_id = r.json()["id"]
+        self.assertTrue(self.srv.wait_validated(sub_id, self.tok)["validated"])
+        self.publish(event(resource=res))
+
+        def disabled():
+            _, recs = self.audit("subscriptionId=%d" % sub_id)
+            return recs if recs and recs[-1].get("action") == "disabled" else None
+        recs = wait_until(disabled, timeout=10)
+        self.assertTrue(recs, "a disabled record")
+        self.assertEqual([(x["kind"], x.get("action"), x.get("status")) for x in recs], [
+            ("subscription", "created", None),
+            ("subscription", "validated", None),
+            ("delivery", None, 410),
+            ("subscription", "disabled", None),
+        ])
+        self.assertNotIn("who", recs[-1])
+
     def test_paging(self):
         res = fresh_resource("audit")
         start = self.last_id()
