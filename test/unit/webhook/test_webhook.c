@@ -1552,6 +1552,72 @@ static int make_certs(const char *dir)
     return system(cmd);
 }
 
+/* ---- on_attempt: every delivery attempt reported ---- */
+
+typedef struct {
+    uint64_t sub, seq;
+    uint32_t attempt;
+    int status;
+    char error[128];
+    int64_t duration_us;
+} attempt_rec_t;
+
+static attempt_rec_t attempts_seen[16];
+static int nattempts;
+
+static void test_on_attempt_hook(void *ctx, uint64_t sub_id, uint64_t seq, uint32_t attempt,
+                                 int status, const char *error, int64_t duration_us)
+{
+    (void)ctx;
+    if (nattempts >= 16) return;
+    attempt_rec_t *a = &attempts_seen[nattempts++];
+    a->sub = sub_id;
+    a->seq = seq;
+    a->attempt = attempt;
+    a->status = status;
+    snprintf(a->error, sizeof(a->error), "%s", error ? error : "(null)");
+    a->duration_us = duration_us;
+}
+
+static void test_on_attempt(void)
+{
+    scenario_begin();
+    webhook_opts_t o = base_opts();
+    int64_t sched[] = {20000, 20000};
+    o.retry_us = sched;
+    o.n_retry = 2;
+    o.on_attempt = test_on_attempt_hook;
+    webhook_t *wh = new_engine(&o);
+    nattempts = 0;
+    char u[256];
+    url(u, sizeof(u), "http", "127.0.0.1", rA.port, 130, NULL);
+    webhook_sub_set(wh, 130, u, NULL, 0);
+    url(u, sizeof(u), "http", "127.0.0.1", rB.port, 131, NULL);
+    webhook_sub_set(wh, 131, u, NULL, 0);
+    uint64_t cur;
+    webhook_start(wh, &cur);
+    uint64_t s1 = add_event(), both[] = {130, 131};
+    webhook_dispatch(wh, s1, event_json[s1], strlen(event_json[s1]), both, 2);
+    webhook_stats_t sts;
+    RUN_UNTIL((webhook_get_stats(wh, &sts), sts.dead_lettered == 1) && nattempts >= 4, 3000);
+    ok(nattempts == 4, "on_attempt: 1 success + 3 failed attempts reported (%d)", nattempts);
+    int ok_seen = 0, failed = 0, in_order = 1;
+    for (int i = 0; i < nattempts; i++) {
+        const attempt_rec_t *a = &attempts_seen[i];
+        if (a->seq != s1 || a->duration_us < 0 || a->duration_us > 5000000) in_order = 0;
+        if (a->sub == 130) {
+            ok_seen += a->attempt == 1 && a->status == 200 && a->error[0] == 0;
+        } else if (a->sub == 131) {
+            if (a->attempt != (uint32_t)failed + 1 || a->status != 500) in_order = 0;
+            failed++;
+        }
+    }
+    ok(ok_seen == 1, "on_attempt: the success: attempt 1, status 200, no error");
+    ok(failed == 3 && in_order,
+       "on_attempt: failures numbered 1..3 with status 500, durations sane");
+    scenario_end(wh);
+}
+
 int main(void)
 {
     snprintf(root, sizeof(root), "/tmp/test_webhook_XXXXXX");
@@ -1598,6 +1664,7 @@ int main(void)
     test_literal_check();
     test_retry_after_parse();
     test_content_modes();
+    test_on_attempt();
     test_retry_after();
     test_gone();
     ok(violations == 0, "crash-safety invariant held after all %d commits", commits);
