@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,7 +79,8 @@ struct conn {
     job_t *job;              /* the request on the wire, or NULL */
     struct event *timer;     /* the job's overall time limit */
     int dead;
-    int err; /* 1 + enum evhttp_request_error of the last failure, 0 if none reported */
+    int err;        /* 1 + enum evhttp_request_error of the last failure, 0 if none reported */
+    int nodelay_fd; /* the socket TCP_NODELAY was set on (a reconnect makes a new one), or -1 */
 };
 
 static int64_t mono_us(void)
@@ -311,6 +313,7 @@ static conn_t *conn_new(dest_t *d)
     webhook_t *wh = d->wh;
     conn_t *c = calloc(1, sizeof(*c));
     if (!c) return NULL;
+    c->nodelay_fd = -1;
     c->wh = wh;
     c->timer = evtimer_new(wh->base, on_conn_timeout, c);
     if (!c->timer) goto fail;
@@ -440,6 +443,19 @@ static void conn_send(conn_t *c, job_t *job)
         unbind(c, job);
         conn_kill(c);
         finish(wh, job, 0, "request failed");
+        return;
+    }
+    /* evhttp writes the headers and the body separately: without TCP_NODELAY the body waits for
+     * the ACK of the headers, which a receiver may delay by 40 ms. The socket exists once the
+     * request has started the connect. */
+    if (c->job == job) {
+        struct bufferevent *bev = evhttp_connection_get_bufferevent(c->evcon);
+        evutil_socket_t fd = bev ? bufferevent_getfd(bev) : -1;
+        if (fd >= 0 && fd != c->nodelay_fd) {
+            int one = 1;
+            setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+            c->nodelay_fd = fd;
+        }
     }
 }
 
