@@ -717,6 +717,17 @@ static int parse_url(const char *u, url_t *out)
         out->host_len = (size_t)((colon ? colon : auth_end) - p);
     }
     if (out->host_len == 0) return -1;
+    /* a port, when given, is 1..65535 (an empty one means the default) */
+    if (p + out->host_len < auth_end) {
+        const char *q = p + out->host_len;
+        long port = 0;
+        if (*q != ':') return -1;
+        for (q++; q < auth_end; q++) {
+            if (*q < '0' || *q > '9' || port > 65535) return -1;
+            port = port * 10 + (*q - '0');
+        }
+        if (q - (p + out->host_len) > 1 && (port < 1 || port > 65535)) return -1;
+    }
     if (!filter_uri_absolute_valid(u, strlen(u))) return -1;
     out->path = *auth_end == '/' ? auth_end : "";
     return 0;

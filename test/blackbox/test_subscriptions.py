@@ -246,7 +246,8 @@ class CreateRulesTest(SubsTestBase):
     def test_endpoint_rules(self):
         res = fresh_resource()
         for ep in (None, "", "/relative/hook", "hook", "ftp://127.0.0.1/hook", "127.0.0.1:8080/hook",
-                   "mailto:someone@example.com", "https://", "http://", "https:///path-only"):
+                   "mailto:someone@example.com", "https://", "http://", "https:///path-only",
+                   "http://127.0.0.1:0/hook", "http://127.0.0.1:65536/hook", "http://127.0.0.1:8x/hook"):
             with self.subTest(endPoint=ep):
                 body = {"resourceFilter": res}
                 if ep is not None:
