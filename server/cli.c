@@ -40,6 +40,7 @@ static const char usage_text[] =
     "  --tls-key FILE                the certificate's PEM private key (SIGHUP reloads both)\n"
     "  --tls-client-ca FILE          require client certificates issued by this CA (mTLS)\n"
     "  --webhook-timeout DUR         limit of one webhook request (default 45s)\n"
+    "  --webhook-connections N       keep-alive connections per webhook destination (default 16)\n"
     "  --retry-schedule LIST         delays between delivery attempts\n"
     "                                (default 10s,30s,1m,5m,10m,30m,1h,3h,6h,12h,12h)\n"
     "  --validation-schedule LIST    delays between handshake attempts\n"
@@ -342,6 +343,15 @@ static const char *set_webhook_timeout(srv_config_t *cfg, const char *v)
     return NULL;
 }
 
+static const char *set_webhook_connections(srv_config_t *cfg, const char *v)
+{
+    char *end;
+    long n = strtol(v, &end, 10);
+    if (!*v || *end || n < 1 || n > 256) return "expected a number of connections from 1 to 256";
+    cfg->webhook_connections = (size_t)n;
+    return NULL;
+}
+
 static const char *set_retry(srv_config_t *cfg, const char *v)
 {
     int n = filter_schedule_parse(v, cfg->retry_us, 31);
@@ -419,6 +429,7 @@ static const opt_t opts[] = {
     {"tls-client-ca", 0, NULL, set_tls_client_ca},
     {"webhook-ca-file", 0, NULL, set_webhook_ca},
     {"webhook-timeout", OPT_NUMBER, "45s", set_webhook_timeout},
+    {"webhook-connections", OPT_NUMBER, "16", set_webhook_connections},
     {"retry-schedule", OPT_LIST, "10s,30s,1m,5m,10m,30m,1h,3h,6h,12h,12h", set_retry},
     {"validation-schedule", OPT_LIST, "1s,5s,10s,30s,60s,120s,120s,120s", set_validation},
     {"log-level", 0, "info", set_log_level},

@@ -74,6 +74,7 @@ static int start_delivery(srv_t *s, const srv_config_t *cfg)
     o.validation_us = cfg->n_validation ? cfg->validation_us : NULL;
     o.n_validation = cfg->n_validation;
     o.user_agent = "hendelse/" HENDELSE_VERSION;
+    o.pool_size = cfg->webhook_connections;
     o.ctx = s;
     o.open_batch = open_batch;
     o.on_validated = srv_subs_on_validated;
