@@ -1,5 +1,6 @@
 /* server/authz: policy file loading, glob compilation, rule index and decisions. See authz.h. */
 #include "server/authz.h"
+#include "server/fileutil.h"
 
 #include "filter/json.h"
 #include "filter/util.h"
@@ -471,74 +472,6 @@ static void set_err(char *err, size_t errlen, const char *fmt, ...)
     va_end(ap);
 }
 
-/* A member name fit for a one-line message: control bytes and quotes replaced, cut at 40 bytes. */
-static void printable(char *out, size_t outlen, const char *s, size_t n)
-{
-    size_t k = 0;
-    for (size_t i = 0; i < n && k + 4 < outlen; i++) {
-        unsigned char c = (unsigned char)s[i];
-        out[k++] = (c < 0x20 || c == 0x7f || c == '\'') ? '?' : (char)c;
-        if (i == 39 && i + 1 < n) {
-            memcpy(out + k, "...", 3);
-            k += 3;
-            break;
-        }
-    }
-    out[k] = '\0';
-}
-
-/* Reads a whole file of at most max bytes. Returns a malloc'd buffer (NUL-terminated) or NULL with
- * a reason in err. */
-static char *read_file(const char *path, size_t max, size_t *len, char *err, size_t errlen)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        set_err(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-        return NULL;
-    }
-    size_t cap = 4096, n = 0;
-    char *buf = malloc(cap);
-    for (;;) {
-        if (!buf) {
-            set_err(err, errlen, "%s: out of memory", path);
-            break;
-        }
-        if (n == cap - 1) {
-            if (cap > max + 1) {
-                set_err(err, errlen, "%s: larger than %zu MiB", path, max >> 20);
-                break;
-            }
-            char *nb = realloc(buf, cap * 2);
-            if (!nb) {
-                free(buf);
-                buf = NULL;
-                continue;
-            }
-            buf = nb;
-            cap *= 2;
-        }
-        size_t got = fread(buf + n, 1, cap - 1 - n, f);
-        n += got;
-        if (got == 0) {
-            if (ferror(f)) {
-                set_err(err, errlen, "%s: cannot read: %s", path, strerror(errno));
-                break;
-            }
-            if (n > max) {
-                set_err(err, errlen, "%s: larger than %zu MiB", path, max >> 20);
-                break;
-            }
-            fclose(f);
-            buf[n] = '\0';
-            *len = n;
-            return buf;
-        }
-    }
-    free(buf);
-    fclose(f);
-    return NULL;
-}
-
 static const char *const action_names[NACTIONS] = {"publish", "subscribe", "read"};
 
 /* Checks one string-valued glob member; returns 0 or -1 with err set. */
@@ -580,7 +513,7 @@ static int compile_rule(rule_t *r, const filter_json_t *o, const char *path, siz
             subj = v;
         else {
             char pk[64];
-            printable(pk, sizeof pk, k, kl);
+            srv_printable(pk, sizeof pk, k, kl);
             set_err(err, errlen,
                     "%s: rule %zu: unknown key '%s' (expected effect, actions, resource, consumer, "
                     "subject)",
@@ -624,7 +557,7 @@ static int compile_rule(rule_t *r, const filter_json_t *o, const char *path, siz
                 found = k;
         if (found < 0) {
             char pv[64];
-            printable(pv, sizeof pv, v->str, v->len);
+            srv_printable(pv, sizeof pv, v->str, v->len);
             set_err(err, errlen,
                     "%s: rule %zu: unknown action '%s' (expected \"publish\", \"subscribe\" or "
                     "\"read\")",
@@ -650,7 +583,7 @@ static int compile_rule(rule_t *r, const filter_json_t *o, const char *path, siz
 srv_authz_t *srv_authz_load(const char *path, char *err, size_t errlen)
 {
     size_t len = 0;
-    char *text = read_file(path, MAX_POLICY_BYTES, &len, err, errlen);
+    char *text = srv_read_file(path, MAX_POLICY_BYTES, &len, err, errlen);
     if (!text) return NULL;
 
     filter_json_limits_t lim = {MAX_POLICY_BYTES, 16, 0};
@@ -684,7 +617,7 @@ srv_authz_t *srv_authz_load(const char *path, char *err, size_t errlen)
             rules = root->items[i];
         } else {
             char pk[64];
-            printable(pk, sizeof pk, root->keys[i], root->key_lens[i]);
+            srv_printable(pk, sizeof pk, root->keys[i], root->key_lens[i]);
             set_err(err, errlen, "%s: unknown top-level key '%s' (expected rules)", path, pk);
             goto fail;
         }

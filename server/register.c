@@ -1,5 +1,6 @@
 /* server/register: register file loading and O(1) lookups. See register.h. */
 #include "server/register.h"
+#include "server/fileutil.h"
 
 #include "filter/json.h"
 
@@ -177,74 +178,6 @@ static void set_err(char *err, size_t errlen, const char *fmt, ...)
     va_end(ap);
 }
 
-/* A member name fit for a one-line message: control bytes and quotes replaced, cut at 40 bytes. */
-static void printable(char *out, size_t outlen, const char *s, size_t n)
-{
-    size_t k = 0;
-    for (size_t i = 0; i < n && k + 4 < outlen; i++) {
-        unsigned char c = (unsigned char)s[i];
-        out[k++] = (c < 0x20 || c == 0x7f || c == '\'') ? '?' : (char)c;
-        if (i == 39 && i + 1 < n) {
-            memcpy(out + k, "...", 3);
-            k += 3;
-            break;
-        }
-    }
-    out[k] = '\0';
-}
-
-/* Reads a whole file of at most max bytes (the same reader as authz.c: each module stays
- * self-contained). Returns a malloc'd NUL-terminated buffer or NULL with a reason in err. */
-static char *read_file(const char *path, size_t max, size_t *len, char *err, size_t errlen)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        set_err(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-        return NULL;
-    }
-    size_t cap = 4096, n = 0;
-    char *buf = malloc(cap);
-    for (;;) {
-        if (!buf) {
-            set_err(err, errlen, "%s: out of memory", path);
-            break;
-        }
-        if (n == cap - 1) {
-            if (cap > max + 1) {
-                set_err(err, errlen, "%s: larger than %zu MiB", path, max >> 20);
-                break;
-            }
-            char *nb = realloc(buf, cap * 2);
-            if (!nb) {
-                free(buf);
-                buf = NULL;
-                continue;
-            }
-            buf = nb;
-            cap *= 2;
-        }
-        size_t got = fread(buf + n, 1, cap - 1 - n, f);
-        n += got;
-        if (got == 0) {
-            if (ferror(f)) {
-                set_err(err, errlen, "%s: cannot read: %s", path, strerror(errno));
-                break;
-            }
-            if (n > max) {
-                set_err(err, errlen, "%s: larger than %zu MiB", path, max >> 20);
-                break;
-            }
-            fclose(f);
-            buf[n] = '\0';
-            *len = n;
-            return buf;
-        }
-    }
-    free(buf);
-    fclose(f);
-    return NULL;
-}
-
 /* A positive integer member; returns 0 or -1 with err set. */
 static int party_int(const filter_json_t *v, const char *name, int64_t *out, const char *path,
                      size_t pn, char *err, size_t errlen)
@@ -293,7 +226,7 @@ static int read_party(party_t *p, const filter_json_t *o, const char *path, size
             rc = party_digits(v, "orgNo", ORGNO_LEN, p->orgno, path, pn, err, errlen);
         } else {
             char pk[64];
-            printable(pk, sizeof pk, k, kl);
+            srv_printable(pk, sizeof pk, k, kl);
             set_err(err, errlen,
                     "%s: party %zu: unknown key '%s' (expected partyId, ssn, orgNo, mainUnit)",
                     path, pn, pk);
@@ -347,7 +280,7 @@ static int index_party(srv_register_t *r, size_t idx, const char *path, char *er
 srv_register_t *srv_register_load(const char *path, char *err, size_t errlen)
 {
     size_t len = 0;
-    char *text = read_file(path, MAX_REGISTER_BYTES, &len, err, errlen);
+    char *text = srv_read_file(path, MAX_REGISTER_BYTES, &len, err, errlen);
     if (!text) return NULL;
 
     filter_json_limits_t lim = {MAX_REGISTER_BYTES, 16, 0};
@@ -380,7 +313,7 @@ srv_register_t *srv_register_load(const char *path, char *err, size_t errlen)
             parties = root->items[i];
         } else {
             char pk[64];
-            printable(pk, sizeof pk, root->keys[i], root->key_lens[i]);
+            srv_printable(pk, sizeof pk, root->keys[i], root->key_lens[i]);
             set_err(err, errlen, "%s: unknown top-level key '%s' (expected parties)", path, pk);
             goto fail;
         }

@@ -1,0 +1,87 @@
+/* server/fileutil: small helpers shared by the loaders of the server's input files (policy,
+ * register). */
+#include "server/fileutil.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+__attribute__((format(printf, 3, 4))) static void set_err(char *err, size_t errlen, const char *fmt,
+                                                          ...)
+{
+    if (!err || !errlen) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+/* A member name fit for a one-line message: control bytes and quotes replaced, cut at 40 bytes. */
+void srv_printable(char *out, size_t outlen, const char *s, size_t n)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n && k + 4 < outlen; i++) {
+        unsigned char c = (unsigned char)s[i];
+        out[k++] = (c < 0x20 || c == 0x7f || c == '\'') ? '?' : (char)c;
+        if (i == 39 && i + 1 < n) {
+            memcpy(out + k, "...", 3);
+            k += 3;
+            break;
+        }
+    }
+    out[k] = '\0';
+}
+
+/* Reads a whole file of at most max bytes. Returns a malloc'd buffer (NUL-terminated) or NULL with
+ * a reason in err. */
+char *srv_read_file(const char *path, size_t max, size_t *len, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        set_err(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        return NULL;
+    }
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap);
+    for (;;) {
+        if (!buf) {
+            set_err(err, errlen, "%s: out of memory", path);
+            break;
+        }
+        if (n == cap - 1) {
+            if (cap > max + 1) {
+                set_err(err, errlen, "%s: larger than %zu MiB", path, max >> 20);
+                break;
+            }
+            char *nb = realloc(buf, cap * 2);
+            if (!nb) {
+                free(buf);
+                buf = NULL;
+                continue;
+            }
+            buf = nb;
+            cap *= 2;
+        }
+        size_t got = fread(buf + n, 1, cap - 1 - n, f);
+        n += got;
+        if (got == 0) {
+            if (ferror(f)) {
+                set_err(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+                break;
+            }
+            if (n > max) {
+                set_err(err, errlen, "%s: larger than %zu MiB", path, max >> 20);
+                break;
+            }
+            fclose(f);
+            buf[n] = '\0';
+            *len = n;
+            return buf;
+        }
+    }
+    free(buf);
+    fclose(f);
+    return NULL;
+}
