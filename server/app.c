@@ -1,5 +1,6 @@
 /* server/app: the Altinn app events API (api.md §3). See app.h for the contract. */
 #include "server/app.h"
+#include "server/params.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -15,7 +16,6 @@
 #include "server/log.h"
 #include "server/register.h"
 
-#define MAX_PARAMS 64
 #define MAX_PATTERNS 32
 /* The most events one GET examines (as in query.c): a bounded cost per request, and a `next` past
  * what was examined so that skipped events never stall the cursor. */
@@ -474,10 +474,10 @@ static void handle_post(srv_t *s, evhtp_request_t *req, srv_req_t *rctx)
     p->ev = ev;
     p->group = 1;
     snprintf(p->created_id, sizeof p->created_id, "\"%s\"", ev->id);
-    p->location = location; /* freed by the commit */
+    p->location = location;                         /* freed by the commit */
     p->who = malloc(strlen(org) + strlen(app) + 7); /* the app, for the audit trail */
     if (p->who) sprintf(p->who, "/app/%s/%s", org, app);
-    ev = NULL;              /* owned by the batch now */
+    ev = NULL; /* owned by the batch now */
 
 out:
     filter_event_free(ev);
@@ -490,65 +490,6 @@ out:
 
 /* ---- GET: query parameters ---- */
 
-typedef struct {
-    char *name; /* decoded, NUL-terminated */
-    char *value;
-    size_t value_len;
-} param_t;
-
-/* Decodes one form-urlencoded component in place ('+' is a space, %XX a byte; a malformed escape
- * stays as written). Returns the new length. */
-static size_t form_decode(char *s, size_t n)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] == '+') {
-            s[o++] = ' ';
-        } else if (s[i] == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
-            s[o++] = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
-            i += 2;
-        } else {
-            s[o++] = s[i];
-        }
-    }
-    s[o] = '\0';
-    return o;
-}
-
-/* Splits a raw query into decoded pairs, in order, living in *storage (freed by the caller even
- * on failure). The number of pairs, or -1 when there are more than MAX_PARAMS or no memory. */
-static int split_query(const char *raw, param_t *out, char **storage)
-{
-    size_t n = raw ? strlen(raw) : 0;
-    char *buf = malloc(n + 1), *p, *end;
-    int count = 0;
-    *storage = buf;
-    if (!buf) return -1;
-    memcpy(buf, raw ? raw : "", n + 1);
-    for (p = buf, end = buf + n; p < end;) {
-        char *amp = memchr(p, '&', (size_t)(end - p)), *eq;
-        if (!amp) amp = end;
-        *amp = '\0';
-        if (amp > p) {
-            if (count == MAX_PARAMS) return -1;
-            eq = memchr(p, '=', (size_t)(amp - p));
-            if (eq) {
-                *eq = '\0';
-                out[count].value = eq + 1;
-                out[count].value_len = form_decode(eq + 1, (size_t)(amp - eq - 1));
-            } else {
-                out[count].value = amp; /* "" */
-                out[count].value_len = 0;
-            }
-            form_decode(p, strlen(p));
-            out[count].name = p;
-            count++;
-        }
-        p = amp + 1;
-    }
-    return count;
-}
-
 /* The parameters of both GET endpoints. */
 typedef struct {
     const char *after, *from, *to, *party, *unit, *size, *person;
@@ -560,7 +501,7 @@ typedef struct {
 
 /* Sorts the pairs into *q (the first of a repeated scalar counts, as ASP.NET binds; empty values
  * are absent). 0, or -1 after answering when a pattern list is too long. */
-static int collect_params(evhtp_request_t *req, const param_t *params, int np, int route,
+static int collect_params(evhtp_request_t *req, const srv_param_t *params, int np, int route,
                           app_params_t *q)
 {
     struct {
@@ -742,19 +683,6 @@ static int on_event(void *arg, const store_event_t *ev)
     return STORE_SCAN_CONTINUE;
 }
 
-/* Appends a query value to the next link as decoded (as Altinn does), except bytes that cannot be
- * in a header value, which are percent-encoded. */
-static void append_link_value(filter_buf_t *b, const char *v, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)v[i];
-        if (ch < 0x21 || ch == 0x7f)
-            filter_buf_printf(b, "%%%02X", ch);
-        else
-            filter_buf_append(b, &v[i], 1);
-    }
-}
-
 /* Copies and lower-cases n patterns into out. 0 or -1 (no memory; the copies made stay in out). */
 static int fold_patterns(const char *const *in, size_t n, char **out)
 {
@@ -854,7 +782,7 @@ static int check_params(srv_t *s, evhtp_request_t *req, int route, const app_par
  * returned or, when the bounded scan stopped early, after the last one examined; none on an empty
  * page that reached the end. The link repeats the request path and every other parameter. */
 static void send_page(srv_t *s, evhtp_request_t *req, scan_t *c, size_t examined,
-                      const param_t *params, int np)
+                      const srv_param_t *params, int np)
 {
     filter_buf_t link = {0};
     const char *next_after = NULL;
@@ -870,13 +798,13 @@ static void send_page(srv_t *s, evhtp_request_t *req, scan_t *c, size_t examined
         next_after = c->last_id.data;
     if (next_after) {
         filter_buf_printf(&link, "%s%s?after=", s->base_url, rpath);
-        append_link_value(&link, next_after, strlen(next_after));
+        srv_params_link_value(&link, next_after, strlen(next_after));
         for (int i = 0; i < np; i++) {
             if (strcasecmp(params[i].name, "after") == 0) continue;
             filter_buf_puts(&link, "&");
-            append_link_value(&link, params[i].name, strlen(params[i].name));
+            srv_params_link_value(&link, params[i].name, strlen(params[i].name));
             filter_buf_puts(&link, "=");
-            append_link_value(&link, params[i].value, params[i].value_len);
+            srv_params_link_value(&link, params[i].value, params[i].value_len);
         }
     }
     if (filter_buf_failed(&link) || filter_buf_failed(&c->body)) {
@@ -892,7 +820,7 @@ static void send_page(srv_t *s, evhtp_request_t *req, scan_t *c, size_t examined
 static void handle_get(srv_t *s, evhtp_request_t *req, int route, const char *org, size_t org_n,
                        const char *app, size_t app_n)
 {
-    param_t params[MAX_PARAMS];
+    srv_param_t params[SRV_MAX_PARAMS];
     char *storage = NULL;
     char consumer[300] = "", subject[40];
     srv_identity_t id;
@@ -912,7 +840,8 @@ static void handle_get(srv_t *s, evhtp_request_t *req, int route, const char *or
     }
     if (srv_identity_consumer(&id, consumer, sizeof consumer) != 0) consumer[0] = '\0';
 
-    np = split_query(req->uri ? (const char *)req->uri->query_raw : NULL, params, &storage);
+    np = srv_params_parse(req->uri ? (const char *)req->uri->query_raw : NULL, params,
+                          SRV_MAX_PARAMS, &storage);
     if (np < 0) {
         reply_bad_request(req, "Too many query parameters.");
         goto out;

@@ -10,6 +10,7 @@
 
 #include "filter/text.h"
 #include "server/log.h"
+#include "server/params.h"
 
 #define AUDIT_SIZE_DEFAULT 50
 #define AUDIT_SIZE_MAX 1000
@@ -129,67 +130,31 @@ void srv_retention_stop(srv_t *s)
 
 /* ---- GET /events/api/v1/audit ---- */
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
-/* Decodes one form-urlencoded component in place; returns its length. */
-static size_t url_decode(char *p, size_t n)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (p[i] == '+') {
-            p[o++] = ' ';
-        } else if (p[i] == '%' && i + 2 < n + 0 && hexval(p[i + 1]) >= 0 && hexval(p[i + 2]) >= 0) {
-            p[o++] = (char)(hexval(p[i + 1]) * 16 + hexval(p[i + 2]));
-            i += 2;
-        } else {
-            p[o++] = p[i];
-        }
-    }
-    p[o] = '\0';
-    return o;
-}
-
 typedef struct {
     const char *after, *size, *event_id, *sub_id; /* decoded values (first of each), or NULL */
     size_t event_id_len;
 } audit_query_t;
 
-/* Splits the query (a copy in *storage, freed by the caller) into the known parameters. */
+/* Binds the known parameters of the query (a copy in *storage, freed by the caller): the first of
+ * each name counts. 0, or -1 with too many parameters or no memory. */
 static int parse_query(const char *raw, audit_query_t *q, char **storage)
 {
-    size_t n = raw ? strlen(raw) : 0;
-    char *buf = malloc(n + 1);
+    srv_param_t params[SRV_MAX_PARAMS];
+    int np = srv_params_parse(raw, params, SRV_MAX_PARAMS, storage);
     memset(q, 0, sizeof *q);
-    *storage = buf;
-    if (!buf) return -1;
-    memcpy(buf, raw ? raw : "", n + 1);
-    for (char *p = buf; *p;) {
-        char *end = strchr(p, '&'), *eq;
-        if (end) *end = '\0';
-        eq = strchr(p, '=');
-        if (eq) {
-            *eq = '\0';
-            url_decode(p, strlen(p));
-            char *v = eq + 1;
-            size_t vl = url_decode(v, strlen(v));
-            if (strcasecmp(p, "after") == 0 && !q->after)
-                q->after = v;
-            else if (strcasecmp(p, "size") == 0 && !q->size)
-                q->size = v;
-            else if (strcasecmp(p, "eventId") == 0 && !q->event_id) {
-                q->event_id = v;
-                q->event_id_len = vl;
-            } else if (strcasecmp(p, "subscriptionId") == 0 && !q->sub_id)
-                q->sub_id = v;
-        }
-        if (!end) break;
-        p = end + 1;
+    if (np < 0) return -1;
+    for (int i = 0; i < np; i++) {
+        const char *k = params[i].name;
+        char *v = params[i].value;
+        if (strcasecmp(k, "after") == 0 && !q->after)
+            q->after = v;
+        else if (strcasecmp(k, "size") == 0 && !q->size)
+            q->size = v;
+        else if (strcasecmp(k, "eventId") == 0 && !q->event_id) {
+            q->event_id = v;
+            q->event_id_len = params[i].value_len;
+        } else if (strcasecmp(k, "subscriptionId") == 0 && !q->sub_id)
+            q->sub_id = v;
     }
     return 0;
 }
@@ -316,8 +281,12 @@ static void handle_audit(srv_t *s, evhtp_request_t *req)
     }
     memset(&c, 0, sizeof c);
     if (parse_query(req->uri ? (const char *)req->uri->query_raw : NULL, &q, &storage) != 0) {
+        /* storage NULL: no memory; otherwise the query had too many parameters */
+        if (storage)
+            srv_reply_problem(req, 400, "Bad Request", "Too many query parameters.");
+        else
+            srv_reply_empty(req, 500);
         free(storage);
-        srv_reply_empty(req, 500);
         return;
     }
     if (q.after && *q.after && parse_u64(q.after, &after) != 0) {

@@ -8,82 +8,13 @@
 #include "filter/text.h"
 #include "server/authz.h"
 #include "server/log.h"
+#include "server/params.h"
 #include "server/server.h"
 
-#define MAX_PARAMS 64
 #define MAX_TYPES 32
 /* The most events one request examines; past it the answer carries a `next` that points beyond
  * what was examined, so skipped events never stall the cursor and a request's cost is bounded. */
 #define MAX_EXAMINED 10000
-
-typedef struct {
-    char *name; /* decoded, NUL-terminated */
-    char *value;
-    size_t value_len;
-} param_t;
-
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
-/* Decodes one form-urlencoded component in place ('+' is a space, %XX a byte; a malformed escape
- * is kept literally, as ASP.NET does). Returns the new length. */
-static size_t url_decode(char *s, size_t n)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] == '+') {
-            s[o++] = ' ';
-        } else if (s[i] == '%' && i + 2 < n + 0 && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
-            s[o++] = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
-            i += 2;
-        } else {
-            s[o++] = s[i];
-        }
-    }
-    s[o] = '\0';
-    return o;
-}
-
-/* Splits the raw query into decoded name/value pairs in order. The strings live in *storage (one
- * copy of the query). Returns the number of pairs, or -1 if there are too many. */
-static int parse_query(const char *raw, param_t *out, char **storage)
-{
-    size_t n = raw ? strlen(raw) : 0;
-    char *buf = malloc(n + 1), *p, *end;
-    int count = 0;
-    *storage = buf;
-    if (!buf) return -1;
-    memcpy(buf, raw ? raw : "", n + 1);
-    p = buf;
-    end = buf + n;
-    while (p < end) {
-        char *amp = memchr(p, '&', (size_t)(end - p)), *eq;
-        if (!amp) amp = end;
-        *amp = '\0';
-        if (amp > p) {
-            if (count == MAX_PARAMS) return -1;
-            eq = memchr(p, '=', (size_t)(amp - p));
-            if (eq) {
-                *eq = '\0';
-                out[count].value = eq + 1;
-                out[count].value_len = url_decode(eq + 1, (size_t)(amp - eq - 1));
-            } else {
-                out[count].value = amp; /* "" */
-                out[count].value_len = 0;
-            }
-            url_decode(p, strlen(p));
-            out[count].name = p;
-            count++;
-        }
-        p = amp + 1;
-    }
-    return count;
-}
 
 typedef struct {
     srv_t *s;
@@ -146,22 +77,9 @@ static int on_event(void *arg, const store_event_t *ev)
     return STORE_SCAN_CONTINUE;
 }
 
-/* Appends a query value to the next link as decoded (Altinn does not re-encode), except bytes that
- * cannot appear in a header value, which are percent-encoded. */
-static void append_link_value(filter_buf_t *b, const char *v, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)v[i];
-        if (ch < 0x21 || ch == 0x7f)
-            filter_buf_printf(b, "%%%02X", ch);
-        else
-            filter_buf_append(b, &v[i], 1);
-    }
-}
-
 void srv_handle_query(srv_t *s, evhtp_request_t *req)
 {
-    param_t params[MAX_PARAMS];
+    srv_param_t params[SRV_MAX_PARAMS];
     char *storage = NULL;
     int np;
     srv_identity_t id;
@@ -191,7 +109,8 @@ void srv_handle_query(srv_t *s, evhtp_request_t *req)
     if (srv_identity_consumer(&id, c.consumer, sizeof c.consumer) != 0) c.consumer[0] = '\0';
     srv_identity_fini(&id);
 
-    np = parse_query(req->uri ? (const char *)req->uri->query_raw : NULL, params, &storage);
+    np = srv_params_parse(req->uri ? (const char *)req->uri->query_raw : NULL, params,
+                          SRV_MAX_PARAMS, &storage);
     if (np < 0) {
         free(storage);
         srv_reply_problem(req, 400, "Bad Request", "Too many query parameters.");
@@ -292,18 +211,18 @@ void srv_handle_query(srv_t *s, evhtp_request_t *req)
             next_after = c.last_id.data;
         if (next_after) {
             filter_buf_printf(&link, "%s/events/api/v1/events?after=", s->base_url);
-            append_link_value(&link, next_after, strlen(next_after));
+            srv_params_link_value(&link, next_after, strlen(next_after));
             /* every other parameter of the request, in the order it came */
             for (int i = 0; i < np; i++) {
                 if (strcasecmp(params[i].name, "after") == 0) continue;
                 filter_buf_puts(&link, "&");
-                append_link_value(&link, params[i].name, strlen(params[i].name));
+                srv_params_link_value(&link, params[i].name, strlen(params[i].name));
                 filter_buf_puts(&link, "=");
-                append_link_value(&link, params[i].value, params[i].value_len);
+                srv_params_link_value(&link, params[i].value, params[i].value_len);
             }
             if (c.altsubject && c.first_subject) {
                 filter_buf_puts(&link, "&subject=");
-                append_link_value(&link, c.first_subject, strlen(c.first_subject));
+                srv_params_link_value(&link, c.first_subject, strlen(c.first_subject));
             }
             if (filter_buf_failed(&link)) {
                 srv_reply_empty(req, 500);
