@@ -1,6 +1,10 @@
 -- wrk script for fan-out: POST a ~1 KiB event with a fresh id whose "time" is the send time with
--- microseconds (the sink measures publish-to-delivery latency from it). With RATE set (events/s
--- per connection), each connection waits between requests to offer a fixed rate.
+-- microseconds (the sink measures publish-to-delivery latency from it). With RATE set (events/s in
+-- all, split over THREADS wrk threads, default 2), requests are paced: every request takes the next
+-- slot of a per-thread schedule (start + k / rate) and delay() waits until it, so the offered rate
+-- does not depend on the response time as long as some connection is free (wrk's delay() is in
+-- whole milliseconds; a schedule that has fallen more than 50 ms behind restarts from now rather
+-- than sending a burst).
 local ffi = require("ffi")
 ffi.cdef[[
   typedef struct { long tv_sec; long tv_usec; } hnd_timeval;
@@ -10,7 +14,8 @@ local tv = ffi.new("hnd_timeval")
 local counter = 0
 local prefix
 local pad = string.rep("x", 700)
-local per_conn_delay_ms = nil
+local interval_us = nil
+local next_us = nil
 
 function setup(thread)
   counter = counter + 1
@@ -22,11 +27,22 @@ function init(args)
   wrk.method = "POST"
   wrk.headers["Content-Type"] = "application/cloudevents+json"
   local rate = tonumber(os.getenv("RATE") or "0")
-  if rate > 0 then per_conn_delay_ms = 1000 / rate end
+  local threads = tonumber(os.getenv("THREADS") or "2")
+  if rate > 0 then interval_us = 1e6 * threads / rate end
+end
+
+local function now_us()
+  ffi.C.gettimeofday(tv, nil)
+  return tonumber(tv.tv_sec) * 1e6 + tonumber(tv.tv_usec)
 end
 
 function delay()
-  return per_conn_delay_ms or 0
+  if not interval_us then return 0 end
+  local now = now_us()
+  if not next_us or next_us < now - 50000 then next_us = now end
+  local wait = next_us - now
+  next_us = next_us + interval_us
+  return math.floor(wait / 1000 + 0.5)
 end
 
 local n = 0

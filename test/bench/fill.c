@@ -2,7 +2,9 @@
  * query and start-up benchmarks can run against a big store.
  *   usage: bench-fill DIR N [RESOURCES]
  * Events go round-robin over RESOURCES resources (default 1): urn:altinn:resource:bench-K. The
- * first resource is urn:altinn:resource:bench (K = 0), as publish.lua uses. */
+ * first resource is urn:altinn:resource:bench (K = 0), as publish.lua uses. At the end the dispatch
+ * cursor is set to the last sequence, as a server that had published (and dispatched) the events
+ * itself would have left it, so a server started on the directory does not re-dispatch them. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,6 +65,17 @@ int main(int argc, char **argv)
             return 1;
         }
         done += (long)m;
+    }
+    {
+        store_batch_t *b = store_batch_new();
+        int rc = b ? store_batch_set_cursor(b, store_last_seq(st)) : STORE_ENOMEM;
+        if (rc == 0) rc = store_commit(st, b, NULL, 0, NULL);
+        store_batch_free(b);
+        if (rc != 0) {
+            fprintf(stderr, "setting the cursor failed: %s\n", store_strerror(rc));
+            store_close(st);
+            return 1;
+        }
     }
     printf("%llu events in %s\n", (unsigned long long)store_last_seq(st), argv[1]);
     store_close(st);

@@ -2,10 +2,11 @@
  * one loop) that answers 200 to every POST, counts deliveries, and measures publish-to-delivery
  * latency from the event's "time" attribute (the publisher stamps it with microseconds). The
  * handshake (platform.events.validatesubscription) is answered but not counted.
- *   usage: bench-sink PORT
+ *   usage: bench-sink PORT [SAMPLES_FILE]
  * It prints its ready line, then on SIGTERM or SIGINT one JSON line:
  *   {"deliveries":N,"first_us":T0,"last_us":T1,"p50_ms":..,"p99_ms":..,"max_ms":..}
- * first_us/last_us are the arrival times of the first and last counted delivery. */
+ * first_us/last_us are the arrival times of the first and last counted delivery. With SAMPLES_FILE
+ * it also writes every latency sample (milliseconds, ascending, one a line) there, for the chart. */
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -113,6 +114,12 @@ int main(int argc, char **argv)
     event_base_dispatch(base);
 
     qsort(lat_ms, n_lat, sizeof *lat_ms, cmp_float);
+    if (argc > 2) {
+        FILE *f = fopen(argv[2], "w");
+        for (size_t i = 0; f && i < n_lat; i++)
+            fprintf(f, "%.3f\n", lat_ms[i]);
+        if (f) fclose(f);
+    }
     printf("{\"deliveries\":%llu,\"first_us\":%lld,\"last_us\":%lld,\"samples\":%zu,"
            "\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"max_ms\":%.3f}\n",
            (unsigned long long)deliveries, (long long)first_us, (long long)last_us, n_lat,
