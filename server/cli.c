@@ -31,6 +31,12 @@ static const char usage_text[] =
     "  --register FILE               register table: persons, units, parties, main units\n"
     "  --max-event-bytes N           largest accepted event (default 262144)\n"
     "  --max-store-bytes N           store map size, e.g. 16g (default 16 GiB)\n"
+    "  --read-timeout DUR            drop a client that has not sent a whole request in DUR\n"
+    "                                (default 30s)\n"
+    "  --max-connections N           open client connections; more are closed at once\n"
+    "                                (default 10000)\n"
+    "  --max-header-bytes N          largest request line and headers; more closes the\n"
+    "                                connection (default 64k)\n"
     "  --settle DUR                  hide events newer than DUR from queries (default 0)\n"
     "  --retention DUR               delete events and audit records older than DUR (default 90d;\n"
     "                                0 keeps everything)\n"
@@ -313,6 +319,32 @@ static const char *set_max_store_bytes(srv_config_t *cfg, const char *v)
     return NULL;
 }
 
+static const char *set_read_timeout(srv_config_t *cfg, const char *v)
+{
+    int64_t us;
+    if (srv_parse_duration(v, &us) != 0 || us < 1000 || us > 86400LL * 1000000)
+        return "expected a duration like 30s (1ms to 1d)";
+    cfg->read_timeout_us = us;
+    return NULL;
+}
+
+static const char *set_max_connections(srv_config_t *cfg, const char *v)
+{
+    char *end;
+    long n = strtol(v, &end, 10);
+    if (!*v || *end || n < 1 || n > 1000000) return "expected a number from 1 to 1000000";
+    cfg->max_connections = (size_t)n;
+    return NULL;
+}
+
+static const char *set_max_header_bytes(srv_config_t *cfg, const char *v)
+{
+    uint64_t n;
+    if (srv_parse_bytes(v, &n) != 0 || n < 1024 || n > (16u << 20)) return "expected 1k to 16m";
+    cfg->max_header_bytes = (size_t)n;
+    return NULL;
+}
+
 static const char *set_settle(srv_config_t *cfg, const char *v)
 {
     return srv_parse_duration(v, &cfg->settle_us) == 0 ? NULL : "expected a duration like 30s";
@@ -421,6 +453,9 @@ static const opt_t opts[] = {
     {"register", 0, NULL, set_register},
     {"max-event-bytes", OPT_NUMBER, "262144", set_max_event_bytes},
     {"max-store-bytes", OPT_NUMBER, "16g", set_max_store_bytes},
+    {"read-timeout", OPT_NUMBER, "30s", set_read_timeout},
+    {"max-connections", OPT_NUMBER, "10000", set_max_connections},
+    {"max-header-bytes", OPT_NUMBER, "64k", set_max_header_bytes},
     {"settle", OPT_NUMBER, "0", set_settle},
     {"retention", OPT_NUMBER, "90d", set_retention},
     {"sync", 0, "fsync", set_sync},

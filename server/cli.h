@@ -28,6 +28,9 @@ typedef struct {
     const char *authz;             /* "allow-all" or a policy file */
     const char *register_file;     /* --register FILE, or NULL */
     size_t max_event_bytes;        /* default 262144 */
+    int64_t read_timeout_us;       /* --read-timeout: a whole request must arrive within it; 30 s */
+    size_t max_connections;        /* --max-connections: open client connections; default 10000 */
+    size_t max_header_bytes;       /* --max-header-bytes: request line and headers; default 64 KiB */
     int64_t settle_us;             /* default 0 */
     int64_t retention_us;          /* --retention: prune events older than this; 0 = keep all */
     int sync_none;                 /* --sync none */

@@ -319,6 +319,7 @@ static void defer_reply(srv_t *s, evhtp_request_t *req, srv_req_t *rctx)
 }
 
 static void route(srv_t *s, evhtp_request_t *req, srv_req_t *rctx);
+static void request_read(srv_req_t *rctx);
 
 static void on_request(evhtp_request_t *req, void *arg)
 {
@@ -328,6 +329,7 @@ static void on_request(evhtp_request_t *req, void *arg)
         route(s, req, NULL);
         return;
     }
+    request_read(rctx);
     rctx->req = req;
     rctx->in_handler = 1;
     route(s, req, rctx);
@@ -383,6 +385,23 @@ static void route(srv_t *s, evhtp_request_t *req, srv_req_t *rctx)
 
 /* ---- per-request hooks ---- */
 
+/* Open connections are kept on a list so that shutdown can close the idle keep-alive ones
+ * (evhtp_free does not) and so that they can be counted (--max-connections). */
+typedef struct srv_conn {
+    srv_t *srv;
+    evhtp_connection_t *conn;
+    struct srv_conn *prev, *next;
+    /* --read-timeout. libevhtp's own read timeout (a bufferevent timeout) measures idle time
+     * between two reads only: a client trickling one byte every few seconds is never dropped by
+     * it. So each connection also has a deadline for the whole next request: armed when the
+     * connection opens and when a request is done, cleared when a request has been read in full,
+     * and when it fires the connection is closed. */
+    struct event *deadline;
+    srv_req_t *cur;   /* the request being read or handled, whose rctx->conn points back here */
+    size_t hdr_bytes; /* --max-header-bytes: what the current request's headers took so far */
+    int in_line;      /* a request line may be arriving: hold input back until it is whole */
+} srv_conn_t;
+
 static evhtp_res on_body(evhtp_request_t *req, struct evbuffer *buf, void *arg)
 {
     srv_req_t *rctx = arg;
@@ -414,10 +433,13 @@ static void log_request(evhtp_request_t *req, const srv_req_t *rctx)
             rctx->sent_bytes, (long long)(now - rctx->start_us), sample);
 }
 
+static void request_done(srv_req_t *rctx);
+
 static evhtp_res on_request_fini(evhtp_request_t *req, void *arg)
 {
     srv_req_t *rctx = arg;
     log_request(req, rctx);
+    request_done(rctx);
     if (rctx->pending >= 0) srv_publish_forget(rctx->srv, rctx);
     if (rctx->ready >= 0 && (size_t)rctx->ready < rctx->srv->n_ready)
         rctx->srv->ready[rctx->ready] = NULL;
@@ -425,13 +447,17 @@ static evhtp_res on_request_fini(evhtp_request_t *req, void *arg)
     return EVHTP_RES_OK;
 }
 
+static void request_started(srv_conn_t *c, srv_req_t *rctx);
+
 static evhtp_res on_headers(evhtp_request_t *req, evhtp_headers_t *hdrs, void *arg)
 {
-    srv_t *s = arg;
+    srv_conn_t *c = arg;
+    srv_t *s = c->srv;
     srv_req_t *rctx = calloc(1, sizeof *rctx);
     const char *cl;
     (void)hdrs;
     if (!rctx) return EVHTP_RES_SERVERR;
+    request_started(c, rctx);
     rctx->srv = s;
     rctx->pending = -1;
     rctx->ready = -1;
@@ -445,18 +471,107 @@ static evhtp_res on_headers(evhtp_request_t *req, evhtp_headers_t *hdrs, void *a
     return EVHTP_RES_OK;
 }
 
-/* Open connections are kept on a list so that shutdown can close the idle keep-alive ones
- * (evhtp_free does not) and so that they can be counted. */
-typedef struct srv_conn {
-    srv_t *srv;
-    evhtp_connection_t *conn;
-    struct srv_conn *prev, *next;
-} srv_conn_t;
+static void arm_deadline(srv_conn_t *c)
+{
+    int64_t us = c->srv->cfg->read_timeout_us > 0 ? c->srv->cfg->read_timeout_us : 30000000;
+    struct timeval tv = {(time_t)(us / 1000000), (suseconds_t)(us % 1000000)};
+    if (c->deadline) evtimer_add(c->deadline, &tv);
+}
+
+static void on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+    srv_conn_t *c = arg;
+    (void)fd;
+    (void)what;
+    srv_log(SRV_LOG_DEBUG, "http", "read timeout: closing a connection without a whole request");
+    evhtp_connection_free(c->conn); /* its fini hooks unlink c and free the request */
+}
+
+/* Longer than any request line libevhtp accepts (its parser stops at 8 KiB). */
+#define LINE_HOLD_MAX 16384
+
+/* libevhtp's own read callback, which on_read wraps (the same for every connection). */
+static bufferevent_data_cb evhtp_readcb;
+
+/* libevhtp 1.2.18's parser corrupts a request target that is split between two reads: its URI
+ * loops (s_check_uri, s_uri in parser.c) read one byte past the end of the data and then parse
+ * that stray byte as part of the path ("/events/api/v1/ev" + "ents" became "/eveents", a 404).
+ * So a request line is handed to libevhtp only once it is whole. (libevhtp also feeds itself
+ * pipelined input directly, past this callback; a pipelined request split inside its request
+ * target can still hit the bug.) arg is libevhtp's connection. */
+static void on_read(struct bufferevent *bev, void *arg)
+{
+    evhtp_hooks_t *hooks = evhtp_connection_get_hooks(arg);
+    srv_conn_t *c = hooks ? hooks->on_connection_fini_arg : NULL;
+    if (c && c->in_line) {
+        struct evbuffer *in = bufferevent_get_input(bev);
+        unsigned char *first;
+        /* Empty lines before a request line are to be ignored (RFC 9112, 2.2); libevhtp instead
+         * stalls on them until the read timeout, so they are dropped here. */
+        while ((first = evbuffer_pullup(in, 1)) && (*first == '\r' || *first == '\n'))
+            evbuffer_drain(in, 1);
+        if (evbuffer_get_length(in) < LINE_HOLD_MAX && evbuffer_search(in, "\n", 1, NULL).pos < 0)
+            return;
+    }
+    evhtp_readcb(bev, arg); /* may free the connection and c */
+}
+
+static void request_started(srv_conn_t *c, srv_req_t *rctx)
+{
+    rctx->conn = c;
+    c->cur = rctx;
+}
+
+/* The request has been read in full: from here on its handler decides how long it takes. */
+static void request_read(srv_req_t *rctx)
+{
+    if (rctx->conn && rctx->conn->deadline) evtimer_del(rctx->conn->deadline);
+}
+
+/* The request is finished (answered or abandoned): the next one has read-timeout to arrive. */
+static void request_done(srv_req_t *rctx)
+{
+    srv_conn_t *c = rctx->conn;
+    if (!c) return; /* the connection is going away */
+    if (c->cur == rctx) c->cur = NULL;
+    c->in_line = 1;
+    arm_deadline(c);
+}
+
+static evhtp_res on_headers_start(evhtp_request_t *req, void *arg)
+{
+    srv_conn_t *c = arg;
+    (void)req;
+    c->hdr_bytes = 0;
+    c->in_line = 0; /* the request line is parsed */
+    return EVHTP_RES_OK;
+}
+
+/* libevhtp's parser refuses a single header name or value over 8 KiB, but not a great many
+ * headers: count them here. Over the limit the connection is closed (the parser stops on a hook
+ * error and libevhtp frees the connection; it has no way to answer 431 from here). */
+static evhtp_res on_header(evhtp_request_t *req, evhtp_header_t *hdr, void *arg)
+{
+    srv_conn_t *c = arg;
+    size_t limit = c->srv->cfg->max_header_bytes ? c->srv->cfg->max_header_bytes : 65536;
+    (void)req;
+    c->hdr_bytes += hdr->klen + hdr->vlen + 4; /* ": " and CRLF */
+    if (c->hdr_bytes > limit) {
+        srv_log(SRV_LOG_DEBUG, "http", "request headers over %zu bytes: closing the connection",
+                limit);
+        return EVHTP_RES_ERROR;
+    }
+    return EVHTP_RES_OK;
+}
 
 static evhtp_res on_connection_fini(evhtp_connection_t *conn, void *arg)
 {
     srv_conn_t *c = arg;
     (void)conn;
+    /* libevhtp runs this before it frees the connection's request: that request's fini hook must
+     * not touch c any more */
+    if (c->cur) c->cur->conn = NULL;
+    if (c->deadline) event_free(c->deadline);
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -469,18 +584,50 @@ static evhtp_res on_connection_fini(evhtp_connection_t *conn, void *arg)
 
 static evhtp_res on_post_accept(evhtp_connection_t *conn, void *arg)
 {
+    static int64_t warned_us;
     srv_t *s = arg;
-    srv_conn_t *c = calloc(1, sizeof *c);
+    size_t max = s->cfg->max_connections ? s->cfg->max_connections : 10000;
+    srv_conn_t *c;
+    if (s->n_conns >= max) {
+        /* refused: libevhtp closes the socket when this hook fails */
+        int64_t now = srv_now_us();
+        if (now - warned_us > 10000000) {
+            warned_us = now;
+            srv_log(SRV_LOG_WARN, "http", "connection refused: max-connections=%zu reached", max);
+        }
+        return EVHTP_RES_ERROR;
+    }
+    c = calloc(1, sizeof *c);
     if (!c) return EVHTP_RES_ERROR;
     c->srv = s;
     c->conn = conn;
+    c->deadline = evtimer_new(s->base, on_deadline, c);
+    if (!c->deadline) {
+        free(c);
+        return EVHTP_RES_ERROR;
+    }
+    arm_deadline(c);
     c->next = s->conns;
     if (c->next) c->next->prev = c;
     s->conns = c;
     s->n_conns++;
     evhtp_connection_set_hook(conn, evhtp_hook_on_connection_fini, (evhtp_hook)on_connection_fini,
                               c);
-    evhtp_connection_set_hook(conn, evhtp_hook_on_headers, (evhtp_hook)on_headers, arg);
+    evhtp_connection_set_hook(conn, evhtp_hook_on_headers, (evhtp_hook)on_headers, c);
+    evhtp_connection_set_hook(conn, evhtp_hook_on_headers_start, (evhtp_hook)on_headers_start, c);
+    evhtp_connection_set_hook(conn, evhtp_hook_on_header, (evhtp_hook)on_header, c);
+    {
+        struct bufferevent *bev = evhtp_connection_get_bev(conn);
+        bufferevent_data_cb rcb, wcb;
+        bufferevent_event_cb ecb;
+        void *cbarg;
+        bufferevent_getcb(bev, &rcb, &wcb, &ecb, &cbarg);
+        if (rcb && (!evhtp_readcb || rcb == evhtp_readcb)) {
+            evhtp_readcb = rcb;
+            c->in_line = 1;
+            bufferevent_setcb(bev, on_read, wcb, ecb, cbarg);
+        }
+    }
     return EVHTP_RES_OK;
 }
 
@@ -492,7 +639,10 @@ void srv_http_close_all(srv_t *s)
 
 int srv_http_init(srv_t *s)
 {
-    struct timeval tmo = {30, 0};
+    /* the idle timeout of a read or a write; the whole request has its own deadline (srv_conn_t) */
+    int64_t rus = s->cfg->read_timeout_us > 0 ? s->cfg->read_timeout_us : 30000000;
+    struct timeval rtmo = {(time_t)(rus / 1000000), (suseconds_t)(rus % 1000000)};
+    struct timeval wtmo = {30, 0};
     uint64_t hard_cap;
 
     s->htp = evhtp_new(s->base, s);
@@ -500,7 +650,7 @@ int srv_http_init(srv_t *s)
     if (!s->htp || !s->flush_ev) return -1;
     /* 100-continue is answered by evhtp; nodelay keeps small replies from waiting on Nagle. */
     evhtp_enable_flag(s->htp, EVHTP_FLAG_ENABLE_100_CONT | EVHTP_FLAG_ENABLE_NODELAY);
-    evhtp_set_timeouts(s->htp, &tmo, &tmo);
+    evhtp_set_timeouts(s->htp, &rtmo, &wtmo);
     /* Up to the hard cap an oversized body is read and thrown away so that the client gets its 413
      * (clients that send the whole body before reading, like most, would otherwise see a reset);
      * past it the connection is dropped. The read timeout bounds how long that may take. */

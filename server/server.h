@@ -65,8 +65,8 @@ typedef struct srv {
 
     struct srv_subs *subs;
     struct webhook *webhook;
-    struct srv_authz *authz;  /* the policy of --authz FILE; NULL = allow-all */
-    struct srv_register *reg; /* the table of --register FILE; NULL = none */
+    struct srv_authz *authz;    /* the policy of --authz FILE; NULL = allow-all */
+    struct srv_register *reg;   /* the table of --register FILE; NULL = none */
     struct event *retention_ev; /* the prune timer (audit.c); NULL without --retention */
 
     /* replies recorded while a handler ran, sent by flush_ev (see http.c, finish()) */
@@ -85,6 +85,7 @@ typedef struct srv {
 /* Per-request state, allocated when the headers are in and freed in on_request_fini. */
 typedef struct srv_req {
     srv_t *srv;
+    struct srv_conn *conn; /* its connection (http.c); NULL once the connection is being freed */
     size_t body_len;
     size_t limit; /* the body limit of this request */
     int too_big;  /* the body passed max-event-bytes: it was drained, the answer will be 413 */
