@@ -49,7 +49,23 @@ struct srv_committer {
     char subs_err[256], err[256];
     int committed;      /* store_commit ran for this job */
     double commit_secs; /* how long it took (write and sync), for the metrics */
+
+    /* Test hook (test/blackbox/test_crash_loop.py), read once at start: with the environment
+     * variable HENDELSE_TEST_COMMIT_DELAY_MS=N the committer sleeps N ms inside every job that
+     * holds events, after store_commit returned (the events are durable, their publishers not yet
+     * answered), or before it when HENDELSE_TEST_COMMIT_DELAY_AT=before (nothing of the job written
+     * yet), so that a test can kill -9 the process in the middle of a commit. Unset in production.
+     */
+    int test_delay_ms;
+    int test_delay_before;
 };
+
+static void test_delay(const srv_committer_t *c)
+{
+    struct timespec ts = {c->test_delay_ms / 1000, (long)(c->test_delay_ms % 1000) * 1000000};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
 
 static int grow(void **p, size_t *cap, size_t need, size_t elem)
 {
@@ -94,8 +110,10 @@ static void *committer_main(void *arg)
         c->rc = 0;
         if (c->n_ins || !store_batch_empty(c->batch)) {
             c->committed = 1;
+            if (c->test_delay_ms && c->test_delay_before && c->n_ins) test_delay(c);
             c->rc = store_commit(c->store, c->batch, c->ins, c->n_ins, c->res);
             if (c->rc) snprintf(c->err, sizeof c->err, "%s", store_last_error(NULL));
+            if (c->test_delay_ms && !c->test_delay_before && c->n_ins) test_delay(c);
         }
         clock_gettime(CLOCK_MONOTONIC, &t1);
         c->commit_secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
@@ -360,6 +378,18 @@ int srv_commit_init(srv_t *s)
     if (!c) return -1;
     s->committer = c;
     c->store = s->store;
+    {
+        const char *d = getenv("HENDELSE_TEST_COMMIT_DELAY_MS"), *at;
+        if (d && *d) {
+            long ms = strtol(d, NULL, 10);
+            c->test_delay_ms = ms > 0 && ms <= 60000 ? (int)ms : 0;
+            at = getenv("HENDELSE_TEST_COMMIT_DELAY_AT");
+            c->test_delay_before = at && strcmp(at, "before") == 0;
+            if (c->test_delay_ms)
+                srv_log(SRV_LOG_WARN, "store", "test hook: every commit waits %d ms %s writing",
+                        c->test_delay_ms, c->test_delay_before ? "before" : "after");
+        }
+    }
     c->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     c->subs = store_batch_new();
     c->batch = store_batch_new();
