@@ -131,7 +131,9 @@ static int push(parser_t *p, uint32_t idx)
 /* Emits a node over the operands stacked since base, and pops them. */
 static uint32_t emit_stacked(parser_t *p, node_t n, size_t base)
 {
-    uint32_t r = emit(p, n, p->stack + base, p->ns - base);
+    /* no operands (a call without arguments, e.g. "ABS()") may come before anything was ever
+     * stacked, with the stack still NULL: NULL + 0 is undefined behaviour (found by fuzzing) */
+    uint32_t r = emit(p, n, p->ns > base ? p->stack + base : NULL, p->ns - base);
     p->ns = base;
     return r;
 }
@@ -629,7 +631,12 @@ int filter_cesql_compile(const char *expr, size_t len, filter_cesql_t **out, cha
         }
     }
     if (!p.lx.rc && p.fn_err) say(&p, -FILTER_CESQL_E_MISSING_FUNCTION, "%s", p.fn_msg);
-    filter_cesql_t *e = p.lx.rc ? NULL : calloc(1, sizeof *e);
+    /* The evaluator takes kids + n->kid and pats + n->pat for every call and LIKE node, also with
+     * no arguments ("CONCAT()") or an empty pattern (x LIKE ''): without any such array those
+     * would be NULL + 0, which is undefined behaviour (found by fuzzing). Never leave them NULL. */
+    if (!p.lx.rc && !p.kids) p.kids = malloc(sizeof *p.kids);
+    if (!p.lx.rc && !p.pats) p.pats = malloc(sizeof *p.pats);
+    filter_cesql_t *e = p.lx.rc || !p.kids || !p.pats ? NULL : calloc(1, sizeof *e);
     if (!p.lx.rc && !e) say(&p, -FILTER_CESQL_E_GENERIC, "out of memory");
     if (p.lx.rc) {
         parser_fini(&p);

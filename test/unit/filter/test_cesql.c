@@ -238,6 +238,12 @@ static void test_values_and_errors(void)
     ok(is_int("-2147483648 / -1", 0, M), "overflow: INT_MIN / -1");
     ok(is_int("-2147483648 % -1", 0, 0), "INT_MIN %% -1 is 0");
     ok(is_int("-(-2147483648)", 2147483647, M), "overflow: unary minus, like ABS");
+    /* fuzzing: a call without arguments before anything was stacked (NULL + 0 in the parser) */
+    ok(is_str("CONCAT()", "", 0), "CONCAT() with no arguments is ''");
+    ok(CERR("ABS()", -FILTER_CESQL_E_MISSING_FUNCTION, "takes 1 argument, got 0"),
+       "ABS() first in a fresh parser");
+    ok(is_bool("'' LIKE ''", 1, 0), "an empty LIKE pattern as the only one (no pattern array)");
+    ok(is_bool("'a' NOT LIKE ''", 1, 0), "'a' NOT LIKE ''");
     ok(is_int("-7 / 2", -3, 0), "division truncates toward zero");
     ok(is_int("-7 % 2", -1, 0), "remainder has the dividend's sign");
     ok(is_int("7 % -2", 1, 0), "remainder: positive dividend");
