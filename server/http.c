@@ -4,6 +4,7 @@
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/time.h>
 
 #include "server/audit.h"
@@ -400,6 +401,7 @@ typedef struct srv_conn {
     srv_req_t *cur;   /* the request being read or handled, whose rctx->conn points back here */
     size_t hdr_bytes; /* --max-header-bytes: what the current request's headers took so far */
     int in_line;      /* a request line may be arriving: hold input back until it is whole */
+    int reject;       /* the status to tell the client when the connection is closed on it */
 } srv_conn_t;
 
 static evhtp_res on_body(evhtp_request_t *req, struct evbuffer *buf, void *arg)
@@ -456,6 +458,13 @@ static evhtp_res on_headers(evhtp_request_t *req, evhtp_headers_t *hdrs, void *a
     srv_req_t *rctx = calloc(1, sizeof *rctx);
     const char *cl;
     (void)hdrs;
+    /* A request line without a version (HTTP/0.9 style) got no answer at all from libevhtp and
+     * the connection hung; HTTP/9.9 was answered as "HTTP/9.9 200". Refuse both. */
+    if (htparser_get_major(c->conn->parser) != 1) {
+        free(rctx);
+        c->reject = htparser_get_major(c->conn->parser) == 0 ? 400 : 505;
+        return EVHTP_RES_ERROR;
+    }
     if (!rctx) return EVHTP_RES_SERVERR;
     request_started(c, rctx);
     rctx->srv = s;
@@ -468,6 +477,12 @@ static evhtp_res on_headers(evhtp_request_t *req, evhtp_headers_t *hdrs, void *a
     rctx->limit = srv_publish_body_limit(s, evhtp_header_find(req->headers_in, "Content-Type"));
     cl = evhtp_header_find(req->headers_in, "Content-Length");
     if (cl && strtoull(cl, NULL, 10) > rctx->limit) rctx->too_big = 1;
+    /* A client that waits for "100 Continue" before sending a body we would only throw away is
+     * told 413 at once instead (libevhtp would send the 100 right after this hook). */
+    if (rctx->too_big && evhtp_header_find(req->headers_in, "Expect")) {
+        c->reject = 413;
+        return EVHTP_RES_ERROR;
+    }
     return EVHTP_RES_OK;
 }
 
@@ -484,7 +499,47 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     srv_log(SRV_LOG_DEBUG, "http", "read timeout: closing a connection without a whole request");
+    /* an idle keep-alive connection just closes; a request begun and not finished gets a 408 */
+    if (c->cur || !c->in_line ||
+        evbuffer_get_length(bufferevent_get_input(evhtp_connection_get_bev(c->conn))))
+        c->reject = 408;
     evhtp_connection_free(c->conn); /* its fini hooks unlink c and free the request */
+}
+
+static const char *reject_reason(int status)
+{
+    switch (status) {
+    case 408:
+        return "Request Timeout";
+    case 413:
+        return "Content Too Large";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 505:
+        return "HTTP Version Not Supported";
+    case 503:
+        return "Service Unavailable";
+    default:
+        return "Bad Request";
+    }
+}
+
+/* libevhtp closes a connection whose request it cannot parse (or that a hook refused) without a
+ * word. A client is better served by a status: write a minimal response straight to the socket
+ * just before it closes. Plain TCP only (a TLS connection cannot be written to past its
+ * bufferevent), and only when no earlier response is still queued (it would come out after it). */
+static void send_reject(evhtp_connection_t *conn, int status)
+{
+    char msg[192];
+    int n;
+    if (!conn || conn->ssl || conn->sock < 0) return;
+    if (conn->bev && evbuffer_get_length(bufferevent_get_output(conn->bev))) return;
+    n = snprintf(msg, sizeof msg,
+                 "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: 0\r\n"
+                 "Connection: close\r\n%s\r\n",
+                 status, reject_reason(status), status == 503 ? "Retry-After: 1\r\n" : "");
+    if (n > 0 && (size_t)n < sizeof msg)
+        (void)send(conn->sock, msg, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
 }
 
 /* Longer than any request line libevhtp accepts (its parser stops at 8 KiB). */
@@ -510,7 +565,11 @@ static void on_read(struct bufferevent *bev, void *arg)
          * stalls on them until the read timeout, so they are dropped here. */
         while ((first = evbuffer_pullup(in, 1)) && (*first == '\r' || *first == '\n'))
             evbuffer_drain(in, 1);
-        if (evbuffer_get_length(in) < LINE_HOLD_MAX && evbuffer_search(in, "\n", 1, NULL).pos < 0)
+        /* what cannot start a method (a TLS hello, binary junk) goes to the parser to be refused
+         * at once rather than held */
+        if (first && !((*first >= 'A' && *first <= 'Z') || *first == '_')) first = NULL;
+        if (first && evbuffer_get_length(in) < LINE_HOLD_MAX &&
+            evbuffer_search(in, "\n", 1, NULL).pos < 0)
             return;
     }
     evhtp_readcb(bev, arg); /* may free the connection and c */
@@ -559,6 +618,7 @@ static evhtp_res on_header(evhtp_request_t *req, evhtp_header_t *hdr, void *arg)
     if (c->hdr_bytes > limit) {
         srv_log(SRV_LOG_DEBUG, "http", "request headers over %zu bytes: closing the connection",
                 limit);
+        c->reject = 431;
         return EVHTP_RES_ERROR;
     }
     return EVHTP_RES_OK;
@@ -567,7 +627,11 @@ static evhtp_res on_header(evhtp_request_t *req, evhtp_header_t *hdr, void *arg)
 static evhtp_res on_connection_fini(evhtp_connection_t *conn, void *arg)
 {
     srv_conn_t *c = arg;
-    (void)conn;
+    /* closed because the parser stopped: a body over the hard cap (413), or a malformed request;
+     * never after the request was answered (libevhtp may leave the parser in error then) */
+    if (!c->reject && conn->parser && htparser_get_error(conn->parser) != htparse_error_none)
+        c->reject = c->cur && c->cur->too_big ? 413 : 400;
+    if (c->reject && !(c->cur && c->cur->sent_status)) send_reject(conn, c->reject);
     /* libevhtp runs this before it frees the connection's request: that request's fini hook must
      * not touch c any more */
     if (c->cur) c->cur->conn = NULL;
@@ -595,6 +659,7 @@ static evhtp_res on_post_accept(evhtp_connection_t *conn, void *arg)
             warned_us = now;
             srv_log(SRV_LOG_WARN, "http", "connection refused: max-connections=%zu reached", max);
         }
+        send_reject(conn, 503);
         return EVHTP_RES_ERROR;
     }
     c = calloc(1, sizeof *c);
