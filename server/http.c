@@ -568,9 +568,18 @@ static void on_read(struct bufferevent *bev, void *arg)
         /* what cannot start a method (a TLS hello, binary junk) goes to the parser to be refused
          * at once rather than held */
         if (first && !((*first >= 'A' && *first <= 'Z') || *first == '_')) first = NULL;
-        if (first && evbuffer_get_length(in) < LINE_HOLD_MAX &&
-            evbuffer_search(in, "\n", 1, NULL).pos < 0)
-            return;
+        if (first) {
+            struct evbuffer_ptr nl = evbuffer_search(in, "\n", 1, NULL);
+            if (nl.pos < 0) {
+                if (evbuffer_get_length(in) < LINE_HOLD_MAX) return;
+            } else if (evbuffer_search_range(in, " HTTP/", 6, NULL, &nl).pos < 0) {
+                /* a line without a version (HTTP/0.9 style): libevhtp hangs on it when it ends in
+                 * a lone LF, and never answers it otherwise */
+                c->reject = 400;
+                evhtp_connection_free(arg); /* as libevhtp's own read callback does on errors */
+                return;
+            }
+        }
     }
     evhtp_readcb(bev, arg); /* may free the connection and c */
 }
