@@ -2,10 +2,7 @@
  * path"). A publish is parsed and validated at once, then waits (paused) in the open batch; one
  * commit event per loop pass writes the whole batch in one transaction with one durable sync and
  * only then answers every waiting request. */
-#include <ctype.h>
 #include <stdlib.h>
-
-#include <openssl/evp.h>
 #include <string.h>
 #include <strings.h>
 
@@ -13,6 +10,7 @@
 #include "server/log.h"
 #include "server/server.h"
 #include "server/authz.h"
+#include "server/binary.h"
 #include "server/subs.h"
 #include "webhook/webhook.h"
 
@@ -71,175 +69,39 @@ static void reply_event_error(srv_t *s, evhtp_request_t *req, int rc, const char
     }
 }
 
-static int hexdig(int c)
-{
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
-/* Appends a ce- header value percent-decoded (HTTP binding §3.1.3.2) as a JSON string. 0 or -1 if
- * an escape is malformed or the result is not UTF-8. */
-static int put_decoded(filter_buf_t *b, const char *v, size_t n)
-{
-    size_t o = 0;
-    /* optional whitespace around a field value is not part of it (RFC 9110 §5.5) */
-    while (n && (*v == ' ' || *v == '\t')) {
-        v++;
-        n--;
-    }
-    while (n && (v[n - 1] == ' ' || v[n - 1] == '\t'))
-        n--;
-    char *tmp = malloc(n + 1);
-    int rc = 0;
-    if (!tmp) return -1;
-    for (size_t i = 0; i < n; i++) {
-        if (v[i] == '%') {
-            int hi = i + 2 < n ? hexdig(v[i + 1]) : -1, lo = hi >= 0 ? hexdig(v[i + 2]) : -1;
-            if (hi < 0 || lo < 0) {
-                rc = -1;
-                break;
-            }
-            tmp[o++] = (char)(hi * 16 + lo);
-            i += 2;
-        } else {
-            tmp[o++] = v[i];
-        }
-    }
-    if (rc == 0) rc = filter_buf_json_string(b, tmp, o);
-    free(tmp);
-    return rc;
-}
-
-static int is_json_media(const char *ct)
-{
-    size_t n = strcspn(ct, ";");
-    while (n && (ct[n - 1] == ' ' || ct[n - 1] == '\t'))
-        n--;
-    return (n == 16 && strncasecmp(ct, "application/json", 16) == 0) ||
-           (n == 9 && strncasecmp(ct, "text/json", 9) == 0) ||
-           (n > 5 && strncasecmp(ct + n - 5, "+json", 5) == 0);
-}
-
+/* Binary mode (CloudEvents HTTP binding §3.1): the request's headers, Content-Type and body go to
+ * srv_binary_event (binary.c), which needs no evhtp. */
 typedef struct {
-    filter_buf_t *b;
-    const char *err;
-    char name[64];
-} ce_ctx_t;
+    srv_header_t *v;
+    size_t n, cap;
+} hdr_list_t;
 
-static int on_ce_header(evhtp_kv_t *kv, void *arg)
+static int count_header(evhtp_kv_t *kv, void *arg)
 {
-    ce_ctx_t *c = arg;
-    size_t i;
-    if (c->err || kv->klen <= 3 || strncasecmp(kv->key, "ce-", 3) != 0) return 0;
-    if (kv->klen - 3 >= sizeof c->name) {
-        c->err = "A ce- header name is too long.";
-        return 0;
-    }
-    for (i = 0; i < kv->klen - 3; i++)
-        c->name[i] = (char)tolower((unsigned char)kv->key[3 + i]);
-    c->name[i] = '\0';
-    if (strcmp(c->name, "data") == 0 || strcmp(c->name, "data_base64") == 0 ||
-        strcmp(c->name, "datacontenttype") == 0) {
-        c->err = "In binary mode the data is the body and its type is the Content-Type header.";
-        return 0;
-    }
-    filter_buf_puts(c->b, ",");
-    filter_buf_json_string(c->b, c->name, strlen(c->name));
-    filter_buf_puts(c->b, ":");
-    if (put_decoded(c->b, kv->val ? kv->val : "", kv->val ? kv->vlen : 0) != 0)
-        c->err = "A ce- header value is not valid percent-encoded UTF-8.";
+    (void)kv;
+    ((hdr_list_t *)arg)->cap++;
     return 0;
 }
 
-/* Binary mode (CloudEvents HTTP binding §3.1): the ce- headers are the attributes, the body is the
- * data and Content-Type its datacontenttype. The event is assembled as structured JSON and then
- * goes through exactly the same validation as a structured one. */
+static int take_header(evhtp_kv_t *kv, void *arg)
+{
+    hdr_list_t *l = arg;
+    if (l->n < l->cap)
+        l->v[l->n++] = (srv_header_t){kv->key, kv->klen, kv->val, kv->val ? kv->vlen : 0};
+    return 0;
+}
+
 static int binary_event(evhtp_request_t *req, const char *ct, const char *body, size_t len,
                         filter_event_t **out, char *msg, size_t msglen)
 {
-    filter_buf_t b = {0};
-    ce_ctx_t c = {&b, NULL, {0}};
-    char ctbuf[256];
+    hdr_list_t l = {NULL, 0, 0};
     int rc;
-
-    if (ct) { /* whitespace around the value is not part of it (RFC 9110 §5.5) */
-        size_t n;
-        while (*ct == ' ' || *ct == '\t')
-            ct++;
-        n = strlen(ct);
-        while (n && (ct[n - 1] == ' ' || ct[n - 1] == '\t'))
-            n--;
-        if (n >= sizeof ctbuf) {
-            snprintf(msg, msglen, "The Content-Type header is too long.");
-            return FILTER_EVENT_EINVALID;
-        }
-        memcpy(ctbuf, ct, n);
-        ctbuf[n] = '\0';
-        ct = n ? ctbuf : NULL;
-    }
-    filter_buf_puts(&b, "{\"_\":0"); /* a placeholder first member, dropped below */
-    evhtp_kvs_for_each(req->headers_in, on_ce_header, &c);
-    if (c.err) {
-        filter_buf_fini(&b);
-        snprintf(msg, msglen, "%s", c.err);
-        return FILTER_EVENT_EINVALID;
-    }
-    if (ct) {
-        filter_buf_puts(&b, ",\"datacontenttype\":");
-        if (filter_buf_json_string(&b, ct, strlen(ct)) != 0) {
-            filter_buf_fini(&b);
-            snprintf(msg, msglen, "The Content-Type header is not valid.");
-            return FILTER_EVENT_EINVALID;
-        }
-    }
-    if (len > 0) {
-        if (ct && is_json_media(ct)) {
-            /* the body is the JSON value of data; checked on its own first so that it cannot
-             * add members to the event around it */
-            filter_json_doc_t *doc;
-            char err[128];
-            if (filter_json_parse(body, len, NULL, &doc, err, sizeof err) != 0) {
-                filter_buf_fini(&b);
-                snprintf(msg, msglen, "The body is not valid JSON: %s", err);
-                return FILTER_EVENT_EINVALID;
-            }
-            filter_json_doc_free(doc);
-            filter_buf_puts(&b, ",\"data\":");
-            filter_buf_json_compact(&b, body, len);
-        } else if (ct && strncasecmp(ct, "text/", 5) == 0) {
-            filter_buf_puts(&b, ",\"data\":");
-            if (filter_buf_json_string(&b, body, len) != 0) {
-                filter_buf_fini(&b);
-                snprintf(msg, msglen, "A text body must be valid UTF-8.");
-                return FILTER_EVENT_EINVALID;
-            }
-        } else {
-            size_t enc = 4 * ((len + 2) / 3);
-            char *b64 = malloc(enc + 1);
-            if (!b64) {
-                filter_buf_fini(&b);
-                return FILTER_EVENT_ENOMEM;
-            }
-            EVP_EncodeBlock((unsigned char *)b64, (const unsigned char *)body, (int)len);
-            filter_buf_puts(&b, ",\"data_base64\":\"");
-            filter_buf_append(&b, b64, enc);
-            filter_buf_puts(&b, "\"");
-            free(b64);
-        }
-    }
-    filter_buf_puts(&b, "}");
-    if (filter_buf_failed(&b)) {
-        filter_buf_fini(&b);
-        return FILTER_EVENT_ENOMEM;
-    }
-    /* drop the placeholder: "{\"_\":0," -> "{" (ce-specversion is always there, so a member
-     * follows it) */
-    HND_CHECK(b.len > 7 && b.data[6] == ',');
-    b.data[6] = '{';
-    rc = filter_event_parse(b.data + 6, b.len - 6, NULL, out, msg, msglen);
-    filter_buf_fini(&b);
+    evhtp_kvs_for_each(req->headers_in, count_header, &l);
+    l.v = calloc(l.cap ? l.cap : 1, sizeof *l.v);
+    if (!l.v) return FILTER_EVENT_ENOMEM;
+    evhtp_kvs_for_each(req->headers_in, take_header, &l);
+    rc = srv_binary_event(l.v, l.n, ct, body, len, out, msg, msglen);
+    free(l.v);
     return rc;
 }
 
