@@ -23,7 +23,9 @@ int main(int argc, char **argv)
     static char ids[BATCH][48], srcs[BATCH][64], ress[BATCH][64], json[BATCH][1200];
     long n, nres;
     struct timeval tv;
+    static char pad[701]; /* the same 700-byte note as publish.lua: ~1 KiB events */
 
+    memset(pad, 'x', 700);
     if (argc < 3) {
         fprintf(stderr, "usage: bench-fill DIR N [RESOURCES]\n");
         return 2;
@@ -52,9 +54,7 @@ int main(int argc, char **argv)
                                "\"type\":\"bench.order.created\",\"subject\":\"/party/50001\","
                                "\"time\":\"2026-01-01T10:00:00Z\",\"datacontenttype\":"
                                "\"application/json\",\"resource\":\"%s\",\"data\":{\"note\":\"%.*s\"}}",
-                               ids[m], srcs[m], ress[m], 700,
-                               "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
-                               "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
+                               ids[m], srcs[m], ress[m], 700, pad);
             evs[m] = (store_event_in_t){ids[m], srcs[m], "bench.order.created", "/party/50001",
                                         NULL, ress[m], json[m], (size_t)len,
                                         (int64_t)tv.tv_sec * 1000000 - 3600LL * 1000000};
