@@ -34,10 +34,17 @@ class Answer:
     or close()), then drop the connection; location: a Location header (for redirects); body: bytes;
     close: drop the connection without any answer; close_after: answer (keep-alive, no Connection
     header) and then close the connection anyway, as an idle timeout would; chunked: send the body with
-    Transfer-Encoding: chunked instead of Content-Length."""
+    Transfer-Encoding: chunked instead of Content-Length.
+
+    Bad receivers (test_bad_receivers.py): reset: abort the connection with a TCP RST instead of
+    answering; raw: send these bytes instead of an HTTP response, then close; trickle: send the
+    response one byte at a time, this many seconds apart; stream: answer status with a Content-Length
+    (or, with chunked, a chunked) body of this many zero bytes, streamed (for huge bodies; the
+    receiver stops when the peer goes)."""
 
     def __init__(self, status=200, delay=0.0, hang=False, location=None, body=b"", close=False,
-                 headers=None, close_after=False, chunked=False):
+                 headers=None, close_after=False, chunked=False, reset=False, raw=None, trickle=0.0,
+                 stream=0):
         self.status = status
         self.delay = delay
         self.hang = hang
@@ -47,6 +54,10 @@ class Answer:
         self.headers = dict(headers or {})
         self.close_after = close_after
         self.chunked = chunked
+        self.reset = reset
+        self.raw = raw
+        self.trickle = trickle
+        self.stream = stream
 
     def __repr__(self):
         return "<Answer %d delay=%s hang=%s location=%r close=%s>" % (
@@ -148,6 +159,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             except OSError:
                 pass
             return
+        if answer.reset or answer.raw is not None or answer.trickle or answer.stream:
+            self._misbehave(answer)
+            return
         try:
             self.send_response(answer.status)
             if answer.location is not None:
@@ -172,6 +186,51 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 self.close_connection = True
         except OSError:
             self.close_connection = True
+
+    def _misbehave(self, answer):
+        """The bad-receiver answers; the connection is not reused afterwards."""
+        self.close_connection = True
+        recv = self.server.receiver
+        try:
+            if answer.reset:
+                # SO_LINGER with a zero timeout: close() sends RST instead of FIN
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+                self.connection.close()
+                return
+            if answer.raw is not None:
+                self.wfile.write(answer.raw)
+                self.wfile.flush()
+                self.connection.shutdown(socket.SHUT_RDWR)
+                return
+            if answer.chunked:
+                head = ("HTTP/1.1 %d Whatever\r\nTransfer-Encoding: chunked\r\n\r\n"
+                        % answer.status).encode("ascii")
+            else:
+                head = ("HTTP/1.1 %d Whatever\r\nContent-Length: %d\r\n\r\n"
+                        % (answer.status, answer.stream or len(answer.body))).encode("ascii")
+            if answer.trickle:
+                for b in head + answer.body:
+                    if recv._closing.wait(answer.trickle):
+                        return
+                    self.wfile.write(bytes([b]))
+                    self.wfile.flush()
+                return
+            self.wfile.write(head)
+            left = answer.stream
+            block = b"\0" * 65536
+            while left > 0 and not recv._closing.is_set():
+                n = min(left, len(block))
+                if answer.chunked:
+                    self.wfile.write(b"%x\r\n" % n + block[:n] + b"\r\n")
+                else:
+                    self.wfile.write(block[:n])
+                left -= n
+                recv._streamed(n)
+            if answer.chunked:
+                self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+        except OSError:
+            pass
 
     do_POST = do_GET = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _handle
 
@@ -233,6 +292,7 @@ class Receiver:
         self._hang_event = threading.Event()
         self.tls_failures = []
         self.connections = 0
+        self.streamed = 0        # body bytes sent by Answer(stream=N)
         self._open = set()       # sockets of connections being served (closed by close())
         ssl_ctx = None
         if tls is not None:
@@ -301,6 +361,19 @@ class Receiver:
 
     def _hang_released(self, req):
         return _AnyEvent(self._hang_event, self._closing)
+
+    def _streamed(self, n):
+        with self._lock:
+            self.streamed += n
+
+    def use_certificate(self, cert, key):
+        """Serves https with another certificate from now on (new handshakes) and drops the open
+        connections, so that kept-alive ones with the old certificate are not reused."""
+        self._httpd.ssl_ctx.load_cert_chain(cert, key)
+        with self._lock:
+            socks = list(self._open)
+        for sock in socks:
+            _drop(sock)
 
     def _tls_failure(self, e):
         with self._cond:
