@@ -3,8 +3,9 @@
 # ends with one line "N passed, N failed" (each target is one test: it passes when libFuzzer ran
 # its time without a finding).
 #
-#   test/fuzz/run.sh [-t SECONDS] [target ...]      (default: 20 seconds, every built target)
+#   test/fuzz/run.sh [--build] [-t SECONDS] [target ...]   (default: 20 s, every fuzz_*.c target)
 #
+#   --build     run build.sh first (a failed build counts as one failed test)
 #   OUT=dir     where build.sh put the binaries (default build-fuzz); logs go to OUT/logs, new
 #               inputs to OUT/work/<target>, crashes to OUT/artifacts/<target>-*
 #   BIN=dir     take the binaries from dir instead of OUT (to fuzz a copy while rebuilding)
@@ -15,11 +16,18 @@ cd "$here/../.."
 OUT=${OUT:-build-fuzz}
 BIN=${BIN:-$OUT}
 secs=20
+build=0
+if [ "${1:-}" = --build ]; then build=1; shift; fi
 if [ "${1:-}" = -t ]; then secs=$2; shift 2; fi
 targets=("$@")
 if [ "${#targets[@]}" = 0 ]; then
   for f in "$here"/fuzz_*.c; do t=$(basename "$f" .c); targets+=("${t#fuzz_}"); done
 fi
+if [ "$build" = 1 ] && ! OUT=$OUT bash "$here/build.sh" "$@" >"${TMPDIR:-/tmp}/fuzz-build.$$.log" 2>&1; then
+  tail -30 "${TMPDIR:-/tmp}/fuzz-build.$$.log"; rm -f "${TMPDIR:-/tmp}/fuzz-build.$$.log"
+  echo "FAIL build"; echo "0 passed, 1 failed"; exit 1
+fi
+rm -f "${TMPDIR:-/tmp}/fuzz-build.$$.log"
 mkdir -p "$OUT/logs" "$OUT/artifacts"
 pass=0; fail=0
 for t in "${targets[@]}"; do
