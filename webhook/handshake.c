@@ -56,6 +56,15 @@ int job_sign(webhook_t *wh, const job_t *job, const char *body, size_t len, stru
 
 static void hs_start(webhook_t *wh, sub_t *sub);
 
+static void on_hs_timer(evutil_socket_t fd, short what, void *arg);
+
+/* Arms the handshake retry timer of sub, creating it if needed. 0, or -1 without memory. */
+static int hs_arm(webhook_t *wh, sub_t *sub, const struct timeval *tv)
+{
+    if (!sub->hs_timer) sub->hs_timer = evtimer_new(wh->base, on_hs_timer, sub);
+    return sub->hs_timer ? event_add(sub->hs_timer, tv) : -1;
+}
+
 void handshake_done(webhook_t *wh, job_t *job, int status, const char *err)
 {
     sub_t *sub = job->sub;
@@ -66,6 +75,7 @@ void handshake_done(webhook_t *wh, job_t *job, int status, const char *err)
     if (status >= 200 && status < 300) {
         blob_unref(sub->hs_body);
         sub->hs_body = NULL;
+        hs_timer_drop(sub);
         wh_log(wh, 1, "handshake validated sub=%" PRIu64 " status=%d", id, status);
         /* last: the server may change this subscription from inside the hook */
         if (wh->opts.on_validated) wh->opts.on_validated(wh->opts.ctx, id);
@@ -79,12 +89,27 @@ void handshake_done(webhook_t *wh, job_t *job, int status, const char *err)
         wh_log(wh, 2, "handshake failed sub=%" PRIu64 " attempt=%zu status=%d error=\"%s\"", id,
                sub->hs_failed, status, err);
         struct timeval tv = {(time_t)(d / 1000000), (suseconds_t)(d % 1000000)};
-        event_add(sub->hs_timer, &tv);
+        if (hs_arm(wh, sub, &tv) != 0) {
+            wh_log(wh, 3, "out of memory: handshake sub=%" PRIu64 " given up", id);
+            blob_unref(sub->hs_body);
+            sub->hs_body = NULL;
+        }
     } else {
         wh_log(wh, 2, "handshake given up sub=%" PRIu64 " attempts=%zu status=%d error=\"%s\"", id,
                sub->hs_failed, status, err);
         blob_unref(sub->hs_body);
         sub->hs_body = NULL;
+        hs_timer_drop(sub);
+    }
+}
+
+/* The retry timer of a handshake exists only while a handshake is pending: with 100,000
+ * validated subscriptions a timer each would cost megabytes for nothing. */
+void hs_timer_drop(sub_t *sub)
+{
+    if (sub->hs_timer) {
+        event_free(sub->hs_timer);
+        sub->hs_timer = NULL;
     }
 }
 
@@ -95,7 +120,7 @@ void hs_cancel(webhook_t *wh, sub_t *sub)
         job_free(sub->hs_job);
         sub->hs_job = NULL;
     }
-    event_del(sub->hs_timer);
+    if (sub->hs_timer) event_del(sub->hs_timer);
     blob_unref(sub->hs_body);
     sub->hs_body = NULL;
 }
@@ -107,7 +132,10 @@ static void hs_start(webhook_t *wh, sub_t *sub)
         /* treat like a failed attempt: the schedule tries again */
         struct timeval tv = {1, 0};
         wh_log(wh, 3, "out of memory: handshake sub=%" PRIu64 " postponed", sub->h.k1);
-        event_add(sub->hs_timer, &tv);
+        if (hs_arm(wh, sub, &tv) != 0) {
+            blob_unref(sub->hs_body);
+            sub->hs_body = NULL;
+        }
         return;
     }
     sub->hs_job = job;
@@ -132,9 +160,4 @@ int webhook_handshake(webhook_t *wh, uint64_t sub_id, const char *body, size_t l
     sub->hs_failed = 0;
     hs_start(wh, sub);
     return WEBHOOK_OK;
-}
-
-struct event *hs_timer_new(webhook_t *wh, sub_t *sub)
-{
-    return evtimer_new(wh->base, on_hs_timer, sub);
 }

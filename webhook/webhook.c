@@ -434,10 +434,8 @@ int webhook_sub_config(webhook_t *wh, uint64_t sub_id, const webhook_sub_opts_t 
         if (sub) {
             sub->h.k1 = sub_id;
             sub->wh = wh;
-            sub->hs_timer = hs_timer_new(wh, sub);
         }
-        if (!sub || !sub->hs_timer || htab_put(&wh->subs, &sub->h) != 0) {
-            if (sub && sub->hs_timer) event_free(sub->hs_timer);
+        if (!sub || htab_put(&wh->subs, &sub->h) != 0) {
             free(sub);
             pool_dest_release(wh, d);
             goto nomem;
