@@ -20,7 +20,7 @@ static int make(const srv_header_t *extra, size_t nextra, const char *ct, const 
 {
     srv_header_t hs[16];
     memcpy(hs, base, sizeof base);
-    memcpy(hs + NBASE, extra, nextra * sizeof *extra);
+    if (nextra) memcpy(hs + NBASE, extra, nextra * sizeof *extra);
     *ev = NULL;
     return srv_binary_event(hs, NBASE + nextra, ct, body, len, ev, msg, 256);
 }
