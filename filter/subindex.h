@@ -15,9 +15,9 @@
 typedef struct {
     uint64_t id;          /* > 0, unique in the index */
     const char *resource; /* resourceFilter, required; compared exactly with the event's resource */
-    const char *subject;  /* subjectFilter or NULL (any); an event without subject matches only "" */
-    const char *type;     /* typeFilter or NULL (any); exact */
-    const char *source;   /* sourceFilter or NULL (any): see filter_source_prefix_match */
+    const char *subject; /* subjectFilter or NULL (any); an event without subject matches only "" */
+    const char *type;    /* typeFilter or NULL (any); exact */
+    const char *source;  /* sourceFilter or NULL (any): see filter_source_prefix_match */
 } filter_sub_spec_t;
 
 /* The attributes of an event that matching reads (NUL-terminated; subject may be NULL). */
@@ -45,8 +45,8 @@ int filter_subindex_remove(filter_subindex_t *idx, uint64_t id);
 /* The user pointer of a subscription, or NULL. */
 void *filter_subindex_get(const filter_subindex_t *idx, uint64_t id);
 
-/* Calls fn(ctx, id, user) for every subscription whose filters all hold for ev, and returns how many
- * matched. The order is unspecified. fn must not change the index. */
+/* Calls fn(ctx, id, user) for every subscription whose filters all hold for ev, and returns how
+ * many matched. The order is unspecified. fn must not change the index. */
 typedef void (*filter_match_fn)(void *ctx, uint64_t id, void *user);
 size_t filter_subindex_match(const filter_subindex_t *idx, const filter_match_event_t *ev,
                              filter_match_fn fn, void *ctx);
@@ -60,8 +60,8 @@ size_t filter_subindex_count(const filter_subindex_t *idx);
 int filter_source_prefix_match(const char *filter, const char *source);
 
 /* Parses a schedule "10s,30s,1m,5m" (durations as integers with ms, s, m, h or d; a bare integer is
- * seconds) into out[0..max). Returns the number of entries (>= 1), or -1 on a syntax error, an empty
- * entry, a zero or negative value, or more than max entries. */
+ * seconds) into out[0..max). Returns the number of entries (>= 1), or -1 on a syntax error, an
+ * empty entry, a zero or negative value, or more than max entries. */
 int filter_schedule_parse(const char *s, int64_t *out_us, size_t max);
 
 #endif

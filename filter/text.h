@@ -9,11 +9,12 @@
 int filter_urn_valid(const char *s, size_t n);
 
 /* Parses an RFC 3339 date-time ("2026-01-02T03:04:05.123+01:00", 'T'/'t' and 'Z'/'z' accepted, a
- * zone is required). On success returns 0, writes the instant as microseconds since the Unix epoch to
- * *us_out (may be NULL), and if out is non-NULL writes the UTC form "YYYY-MM-DDTHH:MM:SS[.fraction]Z"
- * (fraction digits kept as written) NUL-terminated into out[outlen] (outlen >= 40 suffices).
- * Returns -1 if s is not a valid date-time (month/day ranges, leap years, hour 00-23, minute and
- * second 00-59, second 60 allowed only as a leap second, offsets within +-23:59). */
+ * zone is required). On success returns 0, writes the instant as microseconds since the Unix epoch
+ * to *us_out (may be NULL), and if out is non-NULL writes the UTC form
+ * "YYYY-MM-DDTHH:MM:SS[.fraction]Z" (fraction digits kept as written) NUL-terminated into
+ * out[outlen] (outlen >= 40 suffices). Returns -1 if s is not a valid date-time (month/day ranges,
+ * leap years, hour 00-23, minute and second 00-59, second 60 allowed only as a leap second, offsets
+ * within +-23:59). */
 int filter_time_parse(const char *s, size_t n, int64_t *us_out, char *out, size_t outlen);
 
 /* Like filter_time_parse but the zone is optional; *has_zone tells whether one was given. */
@@ -33,8 +34,8 @@ int filter_media_type_valid(const char *s, size_t n);
 int filter_base64_valid(const char *s, size_t n);
 
 /* SQL LIKE-style pattern match used by the events query's type filter: '%' matches any run of
- * characters (also empty), '_' exactly one character (one UTF-8 code point), everything else itself,
- * case-sensitive. Linear-time-bounded (no exponential backtracking). Returns 1 on match. */
+ * characters (also empty), '_' exactly one character (one UTF-8 code point), everything else
+ * itself, case-sensitive. Linear-time-bounded (no exponential backtracking). Returns 1 on match. */
 int filter_like_match(const char *pat, size_t plen, const char *s, size_t slen);
 
 #endif

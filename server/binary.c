@@ -65,7 +65,8 @@ static int is_json_media(const char *ct)
            (n > 5 && strncasecmp(ct + n - 5, "+json", 5) == 0);
 }
 
-/* Appends one ce- header as a member; other headers are skipped. NULL or the message of an error. */
+/* Appends one ce- header as a member; other headers are skipped. NULL or the message of an error.
+ */
 static const char *put_ce_header(filter_buf_t *b, const srv_header_t *h)
 {
     char name[64];

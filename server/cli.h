@@ -24,19 +24,19 @@ typedef struct {
     size_t n_hs256_files;
     const char *pubkey_files[SRV_MAX_KEY_FILES]; /* --jwt-public-key-file: RS256/ES256 PEM */
     size_t n_pubkey_files;
-    const char *dev_identity;      /* for --auth none; default "/org/ttd" */
-    const char *authz;             /* "allow-all" or a policy file */
-    const char *register_file;     /* --register FILE, or NULL */
-    size_t max_event_bytes;        /* default 262144 */
-    int64_t read_timeout_us;       /* --read-timeout: a whole request must arrive within it; 30 s */
-    size_t max_connections;        /* --max-connections: open client connections; default 10000 */
-    size_t max_header_bytes;       /* --max-header-bytes: request line and headers; default 64 KiB */
-    int64_t settle_us;             /* default 0 */
-    int64_t retention_us;          /* --retention: prune events older than this; 0 = keep all */
-    int sync_none;                 /* --sync none */
-    uint64_t max_store_bytes;      /* LMDB map size; 0 = store default */
-    srv_log_level_t log_level;     /* --log-level; default info */
-    int log_json;                  /* --log-format json */
+    const char *dev_identity;  /* for --auth none; default "/org/ttd" */
+    const char *authz;         /* "allow-all" or a policy file */
+    const char *register_file; /* --register FILE, or NULL */
+    size_t max_event_bytes;    /* default 262144 */
+    int64_t read_timeout_us;   /* --read-timeout: a whole request must arrive within it; 30 s */
+    size_t max_connections;    /* --max-connections: open client connections; default 10000 */
+    size_t max_header_bytes;   /* --max-header-bytes: request line and headers; default 64 KiB */
+    int64_t settle_us;         /* default 0 */
+    int64_t retention_us;      /* --retention: prune events older than this; 0 = keep all */
+    int sync_none;             /* --sync none */
+    uint64_t max_store_bytes;  /* LMDB map size; 0 = store default */
+    srv_log_level_t log_level; /* --log-level; default info */
+    int log_json;              /* --log-format json */
     srv_reqlog_mode_t request_log; /* --request-log; default sample */
     const char *webhook_ca_file;   /* extra CA for webhook endpoints */
     const char *tls_cert;          /* --tls-cert FILE: serve https (with tls_key) */

@@ -225,7 +225,7 @@ void job_free(job_t *job); /* the job must be off its queue and connection */
 /* Adds the Standard Webhooks headers, signing body[0..len) (the bytes sent), if the job's
  * subscription has a secret. 0 or -1 (ENOMEM). */
 int job_sign(webhook_t *wh, const job_t *job, const char *body, size_t len, struct evkeyvalq *hdrs);
-void hs_timer_drop(sub_t *sub); /* frees the handshake retry timer if any */
+void hs_timer_drop(sub_t *sub);            /* frees the handshake retry timer if any */
 void hs_cancel(webhook_t *wh, sub_t *sub); /* stops sub's handshake, if any */
 void handshake_done(webhook_t *wh, job_t *job, int status, const char *err);
 

@@ -1,4 +1,5 @@
-/* webhook: outbound delivery of events to subscription endpoints (api.md §4 handshake, §5 delivery).
+/* webhook: outbound delivery of events to subscription endpoints (api.md §4 handshake, §5
+ * delivery).
  *
  * Runs on the server's one event loop: DNS through one evdns_base, per destination (scheme, host,
  * port) a small bounded pool of keep-alive evhttp connections, TLS with peer and hostname
@@ -34,19 +35,20 @@ enum {
 };
 
 typedef struct {
-    int allow_http;       /* development profile: http:// endpoints are delivered to */
-    int allow_private;    /* development profile: targets that resolve to loopback, private,
-                             link-local or metadata addresses are allowed */
-    const char *ca_file;  /* extra trusted CA certificates (PEM), besides the system store; NULL */
-    int64_t timeout_us;   /* one request's limit (connect + send + response); 0 = 45 s */
+    int allow_http;      /* development profile: http:// endpoints are delivered to */
+    int allow_private;   /* development profile: targets that resolve to loopback, private,
+                            link-local or metadata addresses are allowed */
+    const char *ca_file; /* extra trusted CA certificates (PEM), besides the system store; NULL */
+    int64_t timeout_us;  /* one request's limit (connect + send + response); 0 = 45 s */
     const int64_t *retry_us; /* delays before the 2nd, 3rd, ... attempt; NULL = Altinn's:
                                 10s,30s,1m,5m,10m,30m,1h,3h,6h,12h,12h (12 attempts in all) */
     size_t n_retry;
-    const int64_t *validation_us; /* handshake retry delays; NULL = 1s,5s,10s,30s,60s,120s,120s,120s */
+    const int64_t
+        *validation_us; /* handshake retry delays; NULL = 1s,5s,10s,30s,60s,120s,120s,120s */
     size_t n_validation;
-    size_t pool_size;  /* keep-alive connections per destination; 0 = 4 */
-    size_t max_queued; /* deliveries queued in memory per destination before further ones are
-                          recorded as retries instead; 0 = 10000 */
+    size_t pool_size;       /* keep-alive connections per destination; 0 = 4 */
+    size_t max_queued;      /* deliveries queued in memory per destination before further ones are
+                               recorded as retries instead; 0 = 10000 */
     const char *user_agent; /* NULL = "hendelse" */
     /* The longest delay a receiver's Retry-After may impose on the next attempt; 0 = 1 h. */
     int64_t max_retry_after_us;
@@ -101,9 +103,10 @@ void webhook_free(webhook_t *wh);
 
 /* Sets (or updates) the endpoint of subscription sub_id, and its Standard Webhooks signing secret
  * (the decoded key bytes; NULL when deliveries are unsigned). Copies everything. When a secret is
- * set, every delivery and handshake carries webhook-id (the same for every attempt of one delivery),
- * webhook-timestamp (Unix seconds of the attempt) and webhook-signature ("v1," + base64 of
- * HMAC-SHA256(secret, id "." timestamp "." body)). Returns 0, WEBHOOK_EINVAL or WEBHOOK_ENOMEM. */
+ * set, every delivery and handshake carries webhook-id (the same for every attempt of one
+ * delivery), webhook-timestamp (Unix seconds of the attempt) and webhook-signature ("v1," + base64
+ * of HMAC-SHA256(secret, id "." timestamp "." body)). Returns 0, WEBHOOK_EINVAL or WEBHOOK_ENOMEM.
+ */
 int webhook_sub_set(webhook_t *wh, uint64_t sub_id, const char *endpoint,
                     const unsigned char *secret, size_t secret_len);
 
@@ -163,15 +166,16 @@ void webhook_sub_remove(webhook_t *wh, uint64_t sub_id);
  * opts.on_validated; otherwise it retries on the validation schedule, then gives up (logged). */
 int webhook_handshake(webhook_t *wh, uint64_t sub_id, const char *body, size_t len);
 
-/* Loads the durable cursor and every pending retry from the store and arms the retry timers (retries
- * already due run at once). Sets *cursor_out to the cursor: the server then dispatches every stored
- * event after it. Call once, after the subscriptions are set and before the first dispatch. */
+/* Loads the durable cursor and every pending retry from the store and arms the retry timers
+ * (retries already due run at once). Sets *cursor_out to the cursor: the server then dispatches
+ * every stored event after it. Call once, after the subscriptions are set and before the first
+ * dispatch. */
 int webhook_start(webhook_t *wh, uint64_t *cursor_out);
 
-/* Dispatches one stored event with sequence seq to the subscriptions sub_ids[0..n) (already matched,
- * validated and authorized by the server). Must be called for every stored event in increasing
- * sequence order, also with n == 0, so that the cursor can move. json[0..len) is copied once and
- * shared by the event's deliveries. Returns 0 or WEBHOOK_ENOMEM. */
+/* Dispatches one stored event with sequence seq to the subscriptions sub_ids[0..n) (already
+ * matched, validated and authorized by the server). Must be called for every stored event in
+ * increasing sequence order, also with n == 0, so that the cursor can move. json[0..len) is copied
+ * once and shared by the event's deliveries. Returns 0 or WEBHOOK_ENOMEM. */
 int webhook_dispatch(webhook_t *wh, uint64_t seq, const char *json, size_t len,
                      const uint64_t *sub_ids, size_t n);
 
@@ -185,13 +189,13 @@ int webhook_dispatch_at(webhook_t *wh, uint64_t seq, int64_t stored_us, const ch
 int webhook_redeliver(webhook_t *wh, uint64_t sub_id, uint64_t seq);
 
 typedef struct {
-    uint64_t delivered;      /* 2xx answers to deliveries */
-    uint64_t failed;         /* failed attempts (each retry counts) */
+    uint64_t delivered; /* 2xx answers to deliveries */
+    uint64_t failed;    /* failed attempts (each retry counts) */
     uint64_t dead_lettered;
     uint64_t retries_pending; /* now */
     uint64_t in_flight;       /* requests on the wire now */
     uint64_t queued;          /* deliveries waiting for a connection now */
-    uint64_t cursor;          /* the dispatch cursor as computed (may be ahead of the durable one) */
+    uint64_t cursor; /* the dispatch cursor as computed (may be ahead of the durable one) */
 } webhook_stats_t;
 
 void webhook_get_stats(const webhook_t *wh, webhook_stats_t *out);

@@ -49,15 +49,17 @@ int main(int argc, char **argv)
                 snprintf(ress[m], sizeof ress[m], "urn:altinn:resource:bench");
             else
                 snprintf(ress[m], sizeof ress[m], "urn:altinn:resource:bench-%ld", r);
-            int len = snprintf(json[m], sizeof json[m],
-                               "{\"specversion\":\"1.0\",\"id\":\"%s\",\"source\":\"%s\","
-                               "\"type\":\"bench.order.created\",\"subject\":\"/party/50001\","
-                               "\"time\":\"2026-01-01T10:00:00Z\",\"datacontenttype\":"
-                               "\"application/json\",\"resource\":\"%s\",\"data\":{\"note\":\"%.*s\"}}",
-                               ids[m], srcs[m], ress[m], 700, pad);
-            evs[m] = (store_event_in_t){ids[m], srcs[m], "bench.order.created", "/party/50001",
-                                        NULL, ress[m], json[m], (size_t)len,
-                                        (int64_t)tv.tv_sec * 1000000 - 3600LL * 1000000};
+            int len =
+                snprintf(json[m], sizeof json[m],
+                         "{\"specversion\":\"1.0\",\"id\":\"%s\",\"source\":\"%s\","
+                         "\"type\":\"bench.order.created\",\"subject\":\"/party/50001\","
+                         "\"time\":\"2026-01-01T10:00:00Z\",\"datacontenttype\":"
+                         "\"application/json\",\"resource\":\"%s\",\"data\":{\"note\":\"%.*s\"}}",
+                         ids[m], srcs[m], ress[m], 700, pad);
+            evs[m] = (store_event_in_t){
+                ids[m],         srcs[m],     "bench.order.created",
+                "/party/50001", NULL,        ress[m],
+                json[m],        (size_t)len, (int64_t)tv.tv_sec * 1000000 - 3600LL * 1000000};
         }
         if (store_append_batch(st, evs, m, res) != 0) {
             fprintf(stderr, "append failed at %ld\n", done);

@@ -6,7 +6,8 @@
  * It prints its ready line, then on SIGTERM or SIGINT one JSON line:
  *   {"deliveries":N,"first_us":T0,"last_us":T1,"p50_ms":..,"p99_ms":..,"max_ms":..}
  * first_us/last_us are the arrival times of the first and last counted delivery. With SAMPLES_FILE
- * it also writes every latency sample (milliseconds, ascending, one a line) there, for the chart. */
+ * it also writes every latency sample (milliseconds, ascending, one a line) there, for the chart.
+ */
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>

@@ -38,13 +38,14 @@ int main(int argc, char **argv)
         int rc = b ? 0 : STORE_ENOMEM;
         for (long m = 0; rc == 0 && m < BATCH && done < n; m++, done++) {
             uint64_t id = store_sub_next_id(st);
-            int len = snprintf(rec, sizeof rec,
-                               "{\"id\":%llu,\"endPoint\":\"%s/%ld\",\"resourceFilter\":"
-                               "\"urn:altinn:resource:bench-sub-%ld\",\"subjectFilter\":"
-                               "\"/party/%ld\",\"consumer\":\"/org/ttd\",\"createdBy\":\"/org/ttd\","
-                               "\"created\":\"2026-01-01T10:00:00.000000Z\",\"validated\":true,"
-                               "\"includeSubunits\":false}",
-                               (unsigned long long)id, endpoint, done, done, 100000 + done);
+            int len =
+                snprintf(rec, sizeof rec,
+                         "{\"id\":%llu,\"endPoint\":\"%s/%ld\",\"resourceFilter\":"
+                         "\"urn:altinn:resource:bench-sub-%ld\",\"subjectFilter\":"
+                         "\"/party/%ld\",\"consumer\":\"/org/ttd\",\"createdBy\":\"/org/ttd\","
+                         "\"created\":\"2026-01-01T10:00:00.000000Z\",\"validated\":true,"
+                         "\"includeSubunits\":false}",
+                         (unsigned long long)id, endpoint, done, done, 100000 + done);
             if (len <= 0 || (size_t)len >= sizeof rec) rc = STORE_EINVAL;
             if (rc == 0) rc = store_batch_put_sub(b, id, rec, (size_t)len);
         }

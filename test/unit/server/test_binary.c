@@ -6,11 +6,17 @@
 #include "tap.h"
 #include "server/binary.h"
 
-#define H(n, v) {n, sizeof n - 1, v, sizeof v - 1}
+#define H(n, v)                                                                                    \
+    {                                                                                              \
+        n, sizeof n - 1, v, sizeof v - 1                                                           \
+    }
 
 static const srv_header_t base[] = {
-    H("ce-specversion", "1.0"), H("Ce-Id", " e1 "),     H("CE-SOURCE", "/s"),
-    H("ce-type", "t"),          H("ce-resource", "urn:altinn:resource:r"),
+    H("ce-specversion", "1.0"),
+    H("Ce-Id", " e1 "),
+    H("CE-SOURCE", "/s"),
+    H("ce-type", "t"),
+    H("ce-resource", "urn:altinn:resource:r"),
     H("Accept", "*/*"),
 };
 #define NBASE (sizeof base / sizeof base[0])
@@ -50,8 +56,8 @@ int main(void)
     filter_event_free(ev);
 
     srv_header_t pct[] = {H("ce-myext", "caf%C3%A9%20%25")};
-    ok(make(pct, 1, NULL, "", 0, &ev, msg) == 0 && !strcmp(filter_event_attr(ev, "myext"),
-                                                           "caf\xc3\xa9 %"),
+    ok(make(pct, 1, NULL, "", 0, &ev, msg) == 0 &&
+           !strcmp(filter_event_attr(ev, "myext"), "caf\xc3\xa9 %"),
        "percent-decoded values");
     filter_event_free(ev);
     srv_header_t bad[] = {H("ce-myext", "100%")};
