@@ -47,6 +47,7 @@ static const char usage_text[] =
     "  --tls-client-ca FILE          require client certificates issued by this CA (mTLS)\n"
     "  --webhook-timeout DUR         limit of one webhook request (default 45s)\n"
     "  --webhook-connections N       keep-alive connections per webhook destination (default 16)\n"
+    "  --max-retry-after DUR         cap on a receiver's Retry-After delay (default 1h)\n"
     "  --retry-schedule LIST         delays between delivery attempts\n"
     "                                (default 10s,30s,1m,5m,10m,30m,1h,3h,6h,12h,12h)\n"
     "  --validation-schedule LIST    delays between handshake attempts\n"
@@ -375,6 +376,14 @@ static const char *set_webhook_timeout(srv_config_t *cfg, const char *v)
     return NULL;
 }
 
+static const char *set_max_retry_after(srv_config_t *cfg, const char *v)
+{
+    int64_t us;
+    if (srv_parse_duration(v, &us) != 0 || us <= 0) return "expected a duration like 1h";
+    cfg->max_retry_after_us = us;
+    return NULL;
+}
+
 static const char *set_webhook_connections(srv_config_t *cfg, const char *v)
 {
     char *end;
@@ -465,6 +474,7 @@ static const opt_t opts[] = {
     {"webhook-ca-file", 0, NULL, set_webhook_ca},
     {"webhook-timeout", OPT_NUMBER, "45s", set_webhook_timeout},
     {"webhook-connections", OPT_NUMBER, "16", set_webhook_connections},
+    {"max-retry-after", OPT_NUMBER, "1h", set_max_retry_after},
     {"retry-schedule", OPT_LIST, "10s,30s,1m,5m,10m,30m,1h,3h,6h,12h,12h", set_retry},
     {"validation-schedule", OPT_LIST, "1s,5s,10s,30s,60s,120s,120s,120s", set_validation},
     {"log-level", 0, "info", set_log_level},

@@ -44,6 +44,7 @@ typedef struct {
     const char *tls_client_ca;     /* --tls-client-ca FILE: require client certificates */
     int64_t webhook_timeout_us;    /* default 45 s */
     size_t webhook_connections;    /* per destination; default 16 */
+    int64_t max_retry_after_us;    /* cap on a receiver's Retry-After; default 1 h */
     int64_t retry_us[32];          /* --retry-schedule; n_retry == 0: the default */
     size_t n_retry;
     int64_t validation_us[32]; /* --validation-schedule */

@@ -75,6 +75,7 @@ static int start_delivery(srv_t *s, const srv_config_t *cfg)
     o.n_validation = cfg->n_validation;
     o.user_agent = "hendelse/" HENDELSE_VERSION;
     o.pool_size = cfg->webhook_connections;
+    o.max_retry_after_us = cfg->max_retry_after_us;
     o.ctx = s;
     o.open_batch = open_batch;
     o.on_validated = srv_subs_on_validated;

@@ -371,6 +371,33 @@ class ReceiverSignalTest(ExtTestBase):
         self.assertEqual(len(self.recv.events(gone_path)), 1)
 
 
+class MaxRetryAfterTest(ExtTestBase):
+    """--max-retry-after caps how long a receiver's Retry-After may delay the next attempt."""
+
+    CLASS_SERVER = False
+
+    def test_retry_after_is_capped(self):
+        self.srv = self.start_server(*self.server_args(self.RETRY_SCHEDULE), "--max-retry-after", "1s")
+        res = fresh_resource()
+        _, path = self.subscribe(res)
+        self.recv.script(path, [Answer(429, headers={"Retry-After": "30"})], default=OK)
+        ev = event(resource=res)
+        self.publish(ev)
+        reqs = self.recv.wait_for(2, path, "event", timeout=10)
+        self.assertEqual(len(reqs), 2, "a 30 s Retry-After capped at 1 s: %r" % (reqs,))
+        gap = reqs[1].t - reqs[0].t
+        self.assertGreaterEqual(gap, 1.0 - TIMING_SLACK, "the cap is still a delay: gap %.3f" % gap)
+        self.assertLess(gap, 10.0, "capped at 1 s, not 30 s: gap %.3f" % gap)
+
+    def test_bad_value_stops_start_up(self):
+        import subprocess
+        from harness import binary
+        r = subprocess.run([binary(), "serve", "--dev", "--max-retry-after", "soon"],
+                           capture_output=True, text=True, timeout=10)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("--max-retry-after", r.stderr)
+
+
 class RestartTest(ExtTestBase):
     """What the extension fields and states keep across a restart of the server (a server per test)."""
 
