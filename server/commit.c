@@ -229,8 +229,10 @@ static void start_job(srv_t *s)
     srv_committer_t *c = s->committer;
     srv_pending_t *t;
     size_t n = s->n_pending, n_ev = 0, tcap;
+    int64_t now;
 
     if (s->job_busy || !has_work(s)) return;
+    now = srv_now_us(); /* one stored time for the whole batch: they are stored together */
     if (grow((void **)&c->ins, &c->cap_ins, n, sizeof *c->ins) != 0 ||
         grow((void **)&c->res, &c->cap_res, n, sizeof *c->res) != 0) {
         srv_log(SRV_LOG_ERROR, "store", "out of memory starting a commit");
@@ -249,7 +251,7 @@ static void start_job(srv_t *s)
         in->resource = ev->resource;
         in->json = ev->json;
         in->json_len = ev->json_len;
-        in->stored_us = srv_now_us();
+        in->stored_us = now;
     }
     c->n_ins = n_ev;
     /* the open requests become the job's; the job's (empty) array becomes the open one */
