@@ -582,52 +582,14 @@ static int compile_rule(rule_t *r, const filter_json_t *o, const char *path, siz
 
 srv_authz_t *srv_authz_load(const char *path, char *err, size_t errlen)
 {
-    size_t len = 0;
-    char *text = srv_read_file(path, MAX_POLICY_BYTES, &len, err, errlen);
-    if (!text) return NULL;
-
-    filter_json_limits_t lim = {MAX_POLICY_BYTES, 16, 0};
-    filter_json_doc_t *doc = NULL;
-    char why[160];
-    int rc = filter_json_parse(text, len, &lim, &doc, why, sizeof why);
-    free(text);
-    if (rc != FILTER_JSON_OK) {
-        /* The parser says "invalid JSON at byte N: reason"; say it as "not valid JSON ...". */
-        const char *rest = strncmp(why, "invalid JSON", 12) == 0 ? why + 12 : NULL;
-        if (rest)
-            set_err(err, errlen, "%s: not valid JSON%s", path, rest);
-        else
-            set_err(err, errlen, "%s: %s", path, why);
-        return NULL;
-    }
+    const filter_json_t *rules = NULL;
+    filter_json_doc_t *doc =
+        srv_read_json_list(path, MAX_POLICY_BYTES, "rules", &rules, err, errlen);
+    if (!doc) return NULL;
 
     srv_authz_t *a = calloc(1, sizeof *a);
-    const filter_json_t *root = filter_json_root(doc);
-    const filter_json_t *rules = NULL;
     if (!a) {
         set_err(err, errlen, "%s: out of memory", path);
-        goto fail;
-    }
-    if (root->type != FILTER_JSON_OBJECT) {
-        set_err(err, errlen, "%s: the top level must be an object {\"rules\":[...]}", path);
-        goto fail;
-    }
-    for (size_t i = 0; i < root->count; i++) {
-        if (root->key_lens[i] == 5 && !memcmp(root->keys[i], "rules", 5)) {
-            rules = root->items[i];
-        } else {
-            char pk[64];
-            srv_printable(pk, sizeof pk, root->keys[i], root->key_lens[i]);
-            set_err(err, errlen, "%s: unknown top-level key '%s' (expected rules)", path, pk);
-            goto fail;
-        }
-    }
-    if (!rules) {
-        set_err(err, errlen, "%s: missing 'rules'", path);
-        goto fail;
-    }
-    if (rules->type != FILTER_JSON_ARRAY) {
-        set_err(err, errlen, "%s: 'rules' must be an array", path);
         goto fail;
     }
     if (rules->count >= NO_RULE) {

@@ -85,3 +85,56 @@ char *srv_read_file(const char *path, size_t max, size_t *len, char *err, size_t
     fclose(f);
     return NULL;
 }
+
+filter_json_doc_t *srv_read_json_list(const char *path, size_t max, const char *member,
+                                      const filter_json_t **list, char *err, size_t errlen)
+{
+    size_t len = 0, mlen = strlen(member);
+    char *text = srv_read_file(path, max, &len, err, errlen);
+    filter_json_limits_t lim = {max, 16, 0};
+    filter_json_doc_t *doc = NULL;
+    const filter_json_t *root, *found = NULL;
+    char why[160];
+    int rc;
+
+    if (!text) return NULL;
+    rc = filter_json_parse(text, len, &lim, &doc, why, sizeof why);
+    free(text);
+    if (rc != FILTER_JSON_OK) {
+        /* The parser says "invalid JSON at byte N: reason"; say it as "not valid JSON ...". */
+        const char *rest = strncmp(why, "invalid JSON", 12) == 0 ? why + 12 : NULL;
+        if (rest)
+            set_err(err, errlen, "%s: not valid JSON%s", path, rest);
+        else
+            set_err(err, errlen, "%s: %s", path, why);
+        return NULL;
+    }
+    root = filter_json_root(doc);
+    if (root->type != FILTER_JSON_OBJECT) {
+        set_err(err, errlen, "%s: the top level must be an object {\"%s\":[...]}", path, member);
+        goto fail;
+    }
+    for (size_t i = 0; i < root->count; i++) {
+        if (root->key_lens[i] == mlen && !memcmp(root->keys[i], member, mlen)) {
+            found = root->items[i];
+        } else {
+            char pk[64];
+            srv_printable(pk, sizeof pk, root->keys[i], root->key_lens[i]);
+            set_err(err, errlen, "%s: unknown top-level key '%s' (expected %s)", path, pk, member);
+            goto fail;
+        }
+    }
+    if (!found) {
+        set_err(err, errlen, "%s: missing '%s'", path, member);
+        goto fail;
+    }
+    if (found->type != FILTER_JSON_ARRAY) {
+        set_err(err, errlen, "%s: '%s' must be an array", path, member);
+        goto fail;
+    }
+    *list = found;
+    return doc;
+fail:
+    filter_json_doc_free(doc);
+    return NULL;
+}

@@ -279,51 +279,14 @@ static int index_party(srv_register_t *r, size_t idx, const char *path, char *er
 
 srv_register_t *srv_register_load(const char *path, char *err, size_t errlen)
 {
-    size_t len = 0;
-    char *text = srv_read_file(path, MAX_REGISTER_BYTES, &len, err, errlen);
-    if (!text) return NULL;
-
-    filter_json_limits_t lim = {MAX_REGISTER_BYTES, 16, 0};
-    filter_json_doc_t *doc = NULL;
-    char why[160];
-    int rc = filter_json_parse(text, len, &lim, &doc, why, sizeof why);
-    free(text);
-    if (rc != FILTER_JSON_OK) {
-        const char *rest = strncmp(why, "invalid JSON", 12) == 0 ? why + 12 : NULL;
-        if (rest)
-            set_err(err, errlen, "%s: not valid JSON%s", path, rest);
-        else
-            set_err(err, errlen, "%s: %s", path, why);
-        return NULL;
-    }
+    const filter_json_t *parties = NULL;
+    filter_json_doc_t *doc =
+        srv_read_json_list(path, MAX_REGISTER_BYTES, "parties", &parties, err, errlen);
+    if (!doc) return NULL;
 
     srv_register_t *r = calloc(1, sizeof *r);
-    const filter_json_t *root = filter_json_root(doc);
-    const filter_json_t *parties = NULL;
     if (!r) {
         set_err(err, errlen, "%s: out of memory", path);
-        goto fail;
-    }
-    if (root->type != FILTER_JSON_OBJECT) {
-        set_err(err, errlen, "%s: the top level must be an object {\"parties\":[...]}", path);
-        goto fail;
-    }
-    for (size_t i = 0; i < root->count; i++) {
-        if (root->key_lens[i] == 7 && !memcmp(root->keys[i], "parties", 7)) {
-            parties = root->items[i];
-        } else {
-            char pk[64];
-            srv_printable(pk, sizeof pk, root->keys[i], root->key_lens[i]);
-            set_err(err, errlen, "%s: unknown top-level key '%s' (expected parties)", path, pk);
-            goto fail;
-        }
-    }
-    if (!parties) {
-        set_err(err, errlen, "%s: missing 'parties'", path);
-        goto fail;
-    }
-    if (parties->type != FILTER_JSON_ARRAY) {
-        set_err(err, errlen, "%s: 'parties' must be an array", path);
         goto fail;
     }
     if (parties->count >= UINT32_MAX / 4) {
