@@ -1,16 +1,18 @@
-/* Fuzz target: the JWT parser and verifier (server/jwt.c), with one HS256 key.
+/* Fuzz target: the JWT parser and verifier (server/jwt.c), with two keys: an HS256 secret and a
+ * P-256 public key (ES256; its private key, made at start, signs tokens of mode 3).
  *
  * The first input byte picks how the rest becomes a token:
- *   0 (mod 3)  the rest is the token as it would follow "Bearer "
- *   1          the rest is a claims text, signed with the key by srv_jwt_sign_hs256
+ *   0 (mod 4)  the rest is the token as it would follow "Bearer "
+ *   1          the rest is a claims text, signed with the HS256 key by srv_jwt_sign_hs256
  *   2          the rest is "header\nclaims": both base64url-encoded as given and signed with
  *              HMAC-SHA256 and the key here, so the fuzzer controls a correctly signed header
+ *   3          the rest is a claims text, signed with the P-256 key by srv_jwt_sign_pkey (ES256)
  * and the token is verified in SRV_JWT_UNVERIFIED and SRV_JWT_VERIFY modes at a fixed time.
  * Checks:
- * - VERIFY accepting a token implies the header's alg is exactly "HS256" with no "crit", and that
- *   UNVERIFIED accepts it too with the same claims;
- * - a token signed with the key (1, 2 with alg HS256 and no crit) gets the same answer in both
- *   modes; with the first signature character changed, VERIFY refuses it (ESIG);
+ * - VERIFY accepting a token implies the header's alg is exactly "HS256" or "ES256" with no
+ *   "crit", and that UNVERIFIED accepts it too with the same claims;
+ * - a token signed with a key (1, 3, and 2 with alg HS256 and no crit) gets the same answer in
+ *   both modes; with the first signature character changed, VERIFY refuses it (ESIG);
  * - a failed verify leaves the claims zeroed. */
 #include <stdint.h>
 #include <stdio.h>
@@ -19,8 +21,10 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <openssl/ec.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/pem.h>
 
 #include "filter/json.h"
 #include "server/jwt.h"
@@ -29,6 +33,7 @@
 #define NOW 1700000000
 static const char secret[] = "fuzz-secret-0123456789abcdef0123456789";
 static srv_jwt_keys_t *keys;
+static EVP_PKEY *eckey;
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -38,6 +43,18 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
     keys = srv_jwt_keys_new();
     if (!keys || srv_jwt_keys_add_hs256_file(keys, path, err, sizeof err) != 0) {
+        fprintf(stderr, "fuzz_jwt: %s\n", err);
+        abort();
+    }
+    close(fd);
+
+    /* a P-256 key pair: the public half as a PEM "file" for the key set */
+    eckey = EVP_EC_gen("P-256");
+    fd = memfd_create("es256", 0);
+    FILE *f = fd >= 0 ? fdopen(dup(fd), "w") : NULL;
+    if (!eckey || !f || PEM_write_PUBKEY(f, eckey) != 1 || fclose(f) != 0) abort();
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    if (srv_jwt_keys_add_public_key_file(keys, path, err, sizeof err) != 0) {
         fprintf(stderr, "fuzz_jwt: %s\n", err);
         abort();
     }
@@ -83,8 +100,9 @@ static char *b64url(const unsigned char *p, size_t n, char *o)
     return o;
 }
 
-/* The header's alg is exactly "HS256" and it has no crit (what the key accepts). */
-static int header_is_hs256(const char *tok, size_t len)
+/* 1 if the header's alg is exactly "HS256", 2 if "ES256" (what the keys accept), and it has no
+ * crit; else 0. */
+static int header_alg(const char *tok, size_t len)
 {
     const char *dot = memchr(tok, '.', len);
     if (!dot) return 0;
@@ -111,8 +129,9 @@ static int header_is_hs256(const char *tok, size_t len)
     int ok = 0;
     if (filter_json_parse((const char *)raw, o, NULL, &doc, NULL, 0) == 0) {
         const filter_json_t *alg = filter_json_get(filter_json_root(doc), "alg");
-        ok = alg && alg->type == FILTER_JSON_STRING && alg->len == 5 &&
-             memcmp(alg->str, "HS256", 5) == 0 && !filter_json_get(filter_json_root(doc), "crit");
+        if (alg && alg->type == FILTER_JSON_STRING && alg->len == 5 &&
+            !filter_json_get(filter_json_root(doc), "crit"))
+            ok = memcmp(alg->str, "HS256", 5) == 0 ? 1 : memcmp(alg->str, "ES256", 5) == 0 ? 2 : 0;
         filter_json_doc_free(doc);
     }
     free(raw);
@@ -122,7 +141,7 @@ static int header_is_hs256(const char *tok, size_t len)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1) return 0;
-    int how = data[0] % 3;
+    int how = data[0] % 4;
     const char *in = (const char *)data + 1;
     size_t n = size - 1;
     char *tok = NULL;
@@ -136,6 +155,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         len = n;
     } else if (how == 1) {
         tok = srv_jwt_sign_hs256((const unsigned char *)secret, sizeof secret - 1, in, n);
+        FUZZ_CHECK(tok != NULL);
+        len = strlen(tok);
+        signed_by_us = 1;
+    } else if (how == 3) {
+        char err[128];
+        tok = srv_jwt_sign_pkey(eckey, in, n, err, sizeof err);
         FUZZ_CHECK(tok != NULL);
         len = strlen(tok);
         signed_by_us = 1;
@@ -154,7 +179,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         o = b64url(mac, maclen, o);
         *o = '\0';
         len = (size_t)(o - tok);
-        signed_by_us = header_is_hs256(tok, len);
+        signed_by_us = header_alg(tok, len) == 1; /* HMAC-signed: right only for HS256 */
     }
 
     srv_claims_t cu, cv;
@@ -165,7 +190,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (ru != 0) FUZZ_CHECK(is_zero(&cu));
     if (rv != 0) FUZZ_CHECK(is_zero(&cv));
     if (rv == 0) {
-        FUZZ_CHECK(header_is_hs256(tok, len));
+        FUZZ_CHECK(header_alg(tok, len) != 0);
         FUZZ_CHECK(ru == 0);
         claims_equal(&cu, &cv);
         (void)srv_claims_has_scope(&cv, "altinn:events.publish");
