@@ -482,6 +482,19 @@ int filter_json_parse(const char *buf, size_t len, const filter_json_limits_t *l
         set_err(err, errlen, "invalid JSON at byte %zu: unpaired surrogate escape", bad);
         return FILTER_JSON_ESYNTAX;
     }
+    /* yajl takes vertical tab and form feed for whitespace; JSON (RFC 8259) does not, and a raw one
+     * is not allowed inside a string either, so any such byte makes the text invalid. Letting them
+     * through would put them into stored events (data is copied as written) that other parsers
+     * refuse. */
+    {
+        const char *vt = memchr(buf, '\v', len), *ff = memchr(buf, '\f', len);
+        const char *hit = vt && (!ff || vt < ff) ? vt : ff;
+        if (hit) {
+            set_err(err, errlen, "invalid JSON at byte %zu: control character",
+                    (size_t)(hit - buf));
+            return FILTER_JSON_ESYNTAX;
+        }
+    }
 
     ctx_t c;
     memset(&c, 0, sizeof c);

@@ -964,6 +964,18 @@ static void test_event_rules(void)
     ok(filter_utf8_valid(m2, strlen(m2)), "msg: truncation keeps UTF-8 valid");
 }
 
+static void test_json_vt_ff(void)
+{
+    /* yajl alone takes \v and \f for whitespace; JSON does not (found by fuzz_binary) */
+    static const char *const bad[] = {"\v{}", "{}\f", "[1,\v2]", "{\"a\"\f:1}"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        filter_json_doc_t *d = NULL;
+        int rc = filter_json_parse(bad[i], strlen(bad[i]), NULL, &d, NULL, 0);
+        ok(rc == FILTER_JSON_ESYNTAX && !d, "json: vertical tab / form feed refused (%zu)", i);
+        filter_json_doc_free(d);
+    }
+}
+
 static void test_json_compact(void)
 {
     static const struct {
@@ -988,6 +1000,7 @@ static void test_json_compact(void)
 int main(void)
 {
     test_json_compact();
+    test_json_vt_ff();
     test_json_basic();
     test_json_nul();
     test_json_limits();
