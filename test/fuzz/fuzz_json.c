@@ -3,7 +3,8 @@
  * The input is parsed with limits like the server's. A parsed tree is serialised with
  * filter_buf_json_value and parsed again: that must succeed, give an equal tree, and serialise to
  * the same bytes (stable). A container's raw text, compacted with filter_buf_json_compact, must
- * parse to an equal tree too. Strings and member names of a parsed tree must be valid UTF-8. */
+ * parse to an equal tree too. Strings and member names of a parsed tree must be valid UTF-8, and an
+ * accepted text has no control bytes but JSON's four whitespace characters. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -87,6 +88,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const filter_json_t *root = filter_json_root(doc);
     FUZZ_CHECK(root);
     walk(root);
+    /* JSON text has no raw control characters: between tokens only space, tab, LF and CR (RFC 8259
+     * §2; yajl alone also takes \v and \f), inside strings none at all (§7) */
+    for (size_t i = 0; i < size; i++)
+        FUZZ_CHECK(data[i] >= 0x20 || data[i] == '\t' || data[i] == '\n' || data[i] == '\r');
 
     /* serialise, re-parse, compare, serialise again */
     filter_buf_json_value(&b1, root);
