@@ -60,12 +60,28 @@ static srv_req_t *req_ctx(evhtp_request_t *req)
 }
 
 /* Every reply goes out here: it notes the status and body size for the request log. */
+/* RFC 9112 §2.2: a server SHOULD ignore at least one empty line (CRLF) received before a request
+ * line. libevhtp stalls on one instead, and input already buffered when a reply goes out is parsed
+ * by libevhtp directly, past on_read's guard: a request followed by a stray CRLF and a pipelined
+ * request left that one unanswered until the timeout (found by fuzzing, test/fuzz/fuzz_http.c).
+ * A request is answered only once it has been read in full, so what is buffered now follows it. */
+static void drop_empty_lines(evhtp_request_t *req)
+{
+    evhtp_connection_t *conn = evhtp_request_get_connection(req);
+    struct bufferevent *bev = conn ? evhtp_connection_get_bev(conn) : NULL;
+    struct evbuffer *in = bev ? bufferevent_get_input(bev) : NULL;
+    unsigned char *p;
+    while (in && (p = evbuffer_pullup(in, 1)) && (*p == '\r' || *p == '\n'))
+        evbuffer_drain(in, 1);
+}
+
 static void send_reply(evhtp_request_t *req, srv_req_t *rctx, int status)
 {
     if (rctx) {
         rctx->sent_status = status;
         rctx->sent_bytes = evbuffer_get_length(req->buffer_out);
     }
+    drop_empty_lines(req);
     evhtp_send_reply(req, (evhtp_res)status);
 }
 
