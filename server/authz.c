@@ -460,18 +460,6 @@ void srv_authz_free(srv_authz_t *a)
 
 /* ---- loading ---- */
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || !errlen) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 static const char *const action_names[NACTIONS] = {"publish", "subscribe", "read"};
 
 /* Checks one string-valued glob member; returns 0 or -1 with err set. */
@@ -479,11 +467,11 @@ static int glob_member(const filter_json_t *v, const char *name, const char *pat
                        char *err, size_t errlen)
 {
     if (v->type != FILTER_JSON_STRING) {
-        set_err(err, errlen, "%s: rule %zu: '%s' must be a string", path, rn, name);
+        srv_set_err(err, errlen, "%s: rule %zu: '%s' must be a string", path, rn, name);
         return -1;
     }
     if (memchr(v->str, '\0', v->len)) {
-        set_err(err, errlen, "%s: rule %zu: '%s' contains a NUL character", path, rn, name);
+        srv_set_err(err, errlen, "%s: rule %zu: '%s' contains a NUL character", path, rn, name);
         return -1;
     }
     return 0;
@@ -493,7 +481,7 @@ static int compile_rule(rule_t *r, const filter_json_t *o, const char *path, siz
                         size_t errlen)
 {
     if (o->type != FILTER_JSON_OBJECT) {
-        set_err(err, errlen, "%s: rule %zu: must be an object", path, rn);
+        srv_set_err(err, errlen, "%s: rule %zu: must be an object", path, rn);
         return -1;
     }
     const filter_json_t *effect = NULL, *actions = NULL, *res = NULL, *cons = NULL, *subj = NULL;
@@ -514,10 +502,11 @@ static int compile_rule(rule_t *r, const filter_json_t *o, const char *path, siz
         else {
             char pk[64];
             srv_printable(pk, sizeof pk, k, kl);
-            set_err(err, errlen,
-                    "%s: rule %zu: unknown key '%s' (expected effect, actions, resource, consumer, "
-                    "subject)",
-                    path, rn, pk);
+            srv_set_err(
+                err, errlen,
+                "%s: rule %zu: unknown key '%s' (expected effect, actions, resource, consumer, "
+                "subject)",
+                path, rn, pk);
             return -1;
         }
     }
@@ -525,7 +514,7 @@ static int compile_rule(rule_t *r, const filter_json_t *o, const char *path, siz
     const filter_json_t *present[] = {effect, actions, res, cons};
     for (size_t i = 0; i < 4; i++) {
         if (!present[i]) {
-            set_err(err, errlen, "%s: rule %zu: missing '%s'", path, rn, required[i]);
+            srv_set_err(err, errlen, "%s: rule %zu: missing '%s'", path, rn, required[i]);
             return -1;
         }
     }
@@ -534,21 +523,22 @@ static int compile_rule(rule_t *r, const filter_json_t *o, const char *path, siz
     else if (effect->type == FILTER_JSON_STRING && !strcmp(effect->str, "deny") && effect->len == 4)
         r->permit = 0;
     else {
-        set_err(err, errlen, "%s: rule %zu: 'effect' must be \"permit\" or \"deny\"", path, rn);
+        srv_set_err(err, errlen, "%s: rule %zu: 'effect' must be \"permit\" or \"deny\"", path, rn);
         return -1;
     }
     if (actions->type != FILTER_JSON_ARRAY || actions->count == 0) {
-        set_err(err, errlen,
-                "%s: rule %zu: 'actions' must be a non-empty array of \"publish\", \"subscribe\", "
-                "\"read\"",
-                path, rn);
+        srv_set_err(
+            err, errlen,
+            "%s: rule %zu: 'actions' must be a non-empty array of \"publish\", \"subscribe\", "
+            "\"read\"",
+            path, rn);
         return -1;
     }
     for (size_t i = 0; i < actions->count; i++) {
         const filter_json_t *v = actions->items[i];
         if (v->type != FILTER_JSON_STRING) {
-            set_err(err, errlen, "%s: rule %zu: 'actions' item %zu must be a string", path, rn,
-                    i + 1);
+            srv_set_err(err, errlen, "%s: rule %zu: 'actions' item %zu must be a string", path, rn,
+                        i + 1);
             return -1;
         }
         int found = -1;
@@ -558,10 +548,10 @@ static int compile_rule(rule_t *r, const filter_json_t *o, const char *path, siz
         if (found < 0) {
             char pv[64];
             srv_printable(pv, sizeof pv, v->str, v->len);
-            set_err(err, errlen,
-                    "%s: rule %zu: unknown action '%s' (expected \"publish\", \"subscribe\" or "
-                    "\"read\")",
-                    path, rn, pv);
+            srv_set_err(err, errlen,
+                        "%s: rule %zu: unknown action '%s' (expected \"publish\", \"subscribe\" or "
+                        "\"read\")",
+                        path, rn, pv);
             return -1;
         }
         r->actions |= (uint8_t)(1u << found);
@@ -573,7 +563,7 @@ static int compile_rule(rule_t *r, const filter_json_t *o, const char *path, siz
     if (pattern_compile(&r->resource, res->str, res->len, 0) ||
         pattern_compile(&r->consumer, cons->str, cons->len, 0) ||
         (subj && pattern_compile(&r->subject, subj->str, subj->len, 1))) {
-        set_err(err, errlen, "%s: out of memory", path);
+        srv_set_err(err, errlen, "%s: out of memory", path);
         return -1;
     }
     r->has_subject = subj != NULL;
@@ -589,16 +579,16 @@ srv_authz_t *srv_authz_load(const char *path, char *err, size_t errlen)
 
     srv_authz_t *a = calloc(1, sizeof *a);
     if (!a) {
-        set_err(err, errlen, "%s: out of memory", path);
+        srv_set_err(err, errlen, "%s: out of memory", path);
         goto fail;
     }
     if (rules->count >= NO_RULE) {
-        set_err(err, errlen, "%s: too many rules", path);
+        srv_set_err(err, errlen, "%s: too many rules", path);
         goto fail;
     }
     a->rules = calloc(rules->count ? rules->count : 1, sizeof *a->rules);
     if (!a->rules) {
-        set_err(err, errlen, "%s: out of memory", path);
+        srv_set_err(err, errlen, "%s: out of memory", path);
         goto fail;
     }
     for (size_t i = 0; i < rules->count; i++) {
@@ -608,7 +598,7 @@ srv_authz_t *srv_authz_load(const char *path, char *err, size_t errlen)
     a->nrules = rules->count;
     for (unsigned k = 0; k < NACTIONS; k++) {
         if (index_build(&a->idx[k], a->rules, a->nrules, k)) {
-            set_err(err, errlen, "%s: out of memory", path);
+            srv_set_err(err, errlen, "%s: out of memory", path);
             goto fail;
         }
     }

@@ -8,8 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-__attribute__((format(printf, 3, 4))) static void set_err(char *err, size_t errlen, const char *fmt,
-                                                          ...)
+void srv_set_err(char *err, size_t errlen, const char *fmt, ...)
 {
     if (!err || !errlen) return;
     va_list ap;
@@ -40,19 +39,19 @@ char *srv_read_file(const char *path, size_t max, size_t *len, char *err, size_t
 {
     FILE *f = fopen(path, "rb");
     if (!f) {
-        set_err(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        srv_set_err(err, errlen, "%s: cannot open: %s", path, strerror(errno));
         return NULL;
     }
     size_t cap = 4096, n = 0;
     char *buf = malloc(cap);
     for (;;) {
         if (!buf) {
-            set_err(err, errlen, "%s: out of memory", path);
+            srv_set_err(err, errlen, "%s: out of memory", path);
             break;
         }
         if (n == cap - 1) {
             if (cap > max + 1) {
-                set_err(err, errlen, "%s: larger than %zu MiB", path, max >> 20);
+                srv_set_err(err, errlen, "%s: larger than %zu MiB", path, max >> 20);
                 break;
             }
             char *nb = realloc(buf, cap * 2);
@@ -68,11 +67,11 @@ char *srv_read_file(const char *path, size_t max, size_t *len, char *err, size_t
         n += got;
         if (got == 0) {
             if (ferror(f)) {
-                set_err(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+                srv_set_err(err, errlen, "%s: cannot read: %s", path, strerror(errno));
                 break;
             }
             if (n > max) {
-                set_err(err, errlen, "%s: larger than %zu MiB", path, max >> 20);
+                srv_set_err(err, errlen, "%s: larger than %zu MiB", path, max >> 20);
                 break;
             }
             fclose(f);
@@ -104,14 +103,15 @@ filter_json_doc_t *srv_read_json_list(const char *path, size_t max, const char *
         /* The parser says "invalid JSON at byte N: reason"; say it as "not valid JSON ...". */
         const char *rest = strncmp(why, "invalid JSON", 12) == 0 ? why + 12 : NULL;
         if (rest)
-            set_err(err, errlen, "%s: not valid JSON%s", path, rest);
+            srv_set_err(err, errlen, "%s: not valid JSON%s", path, rest);
         else
-            set_err(err, errlen, "%s: %s", path, why);
+            srv_set_err(err, errlen, "%s: %s", path, why);
         return NULL;
     }
     root = filter_json_root(doc);
     if (root->type != FILTER_JSON_OBJECT) {
-        set_err(err, errlen, "%s: the top level must be an object {\"%s\":[...]}", path, member);
+        srv_set_err(err, errlen, "%s: the top level must be an object {\"%s\":[...]}", path,
+                    member);
         goto fail;
     }
     for (size_t i = 0; i < root->count; i++) {
@@ -120,16 +120,17 @@ filter_json_doc_t *srv_read_json_list(const char *path, size_t max, const char *
         } else {
             char pk[64];
             srv_printable(pk, sizeof pk, root->keys[i], root->key_lens[i]);
-            set_err(err, errlen, "%s: unknown top-level key '%s' (expected %s)", path, pk, member);
+            srv_set_err(err, errlen, "%s: unknown top-level key '%s' (expected %s)", path, pk,
+                        member);
             goto fail;
         }
     }
     if (!found) {
-        set_err(err, errlen, "%s: missing '%s'", path, member);
+        srv_set_err(err, errlen, "%s: missing '%s'", path, member);
         goto fail;
     }
     if (found->type != FILTER_JSON_ARRAY) {
-        set_err(err, errlen, "%s: '%s' must be an array", path, member);
+        srv_set_err(err, errlen, "%s: '%s' must be an array", path, member);
         goto fail;
     }
     *list = found;

@@ -6,6 +6,10 @@
 
 #include "filter/json.h"
 
+/* Writes a printf-style message into err[errlen] (NUL-terminated); nothing if err is NULL. */
+void srv_set_err(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* Reads the whole file at path, of at most max bytes. Returns a malloc'd NUL-terminated buffer (the
  * caller frees it) with its length in *len, or NULL with a one-line reason naming the file in err.
  */

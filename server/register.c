@@ -166,24 +166,12 @@ void srv_register_free(srv_register_t *r)
 
 /* ---- loading ---- */
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || !errlen) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 /* A positive integer member; returns 0 or -1 with err set. */
 static int party_int(const filter_json_t *v, const char *name, int64_t *out, const char *path,
                      size_t pn, char *err, size_t errlen)
 {
     if (v->type != FILTER_JSON_NUMBER || !filter_json_int64(v, out) || *out <= 0) {
-        set_err(err, errlen, "%s: party %zu: '%s' must be an integer > 0", path, pn, name);
+        srv_set_err(err, errlen, "%s: party %zu: '%s' must be an integer > 0", path, pn, name);
         return -1;
     }
     return 0;
@@ -194,8 +182,8 @@ static int party_digits(const filter_json_t *v, const char *name, size_t n, char
                         const char *path, size_t pn, char *err, size_t errlen)
 {
     if (v->type != FILTER_JSON_STRING || v->len != n || !all_digits(v->str, v->len)) {
-        set_err(err, errlen, "%s: party %zu: '%s' must be a string of %zu digits", path, pn, name,
-                n);
+        srv_set_err(err, errlen, "%s: party %zu: '%s' must be a string of %zu digits", path, pn,
+                    name, n);
         return -1;
     }
     memcpy(out, v->str, n + 1);
@@ -206,7 +194,7 @@ static int read_party(party_t *p, const filter_json_t *o, const char *path, size
                       size_t errlen)
 {
     if (o->type != FILTER_JSON_OBJECT) {
-        set_err(err, errlen, "%s: party %zu: must be an object", path, pn);
+        srv_set_err(err, errlen, "%s: party %zu: must be an object", path, pn);
         return -1;
     }
     int have_id = 0;
@@ -227,19 +215,19 @@ static int read_party(party_t *p, const filter_json_t *o, const char *path, size
         } else {
             char pk[64];
             srv_printable(pk, sizeof pk, k, kl);
-            set_err(err, errlen,
-                    "%s: party %zu: unknown key '%s' (expected partyId, ssn, orgNo, mainUnit)",
-                    path, pn, pk);
+            srv_set_err(err, errlen,
+                        "%s: party %zu: unknown key '%s' (expected partyId, ssn, orgNo, mainUnit)",
+                        path, pn, pk);
             rc = -1;
         }
         if (rc) return -1;
     }
     if (!have_id) {
-        set_err(err, errlen, "%s: party %zu: missing 'partyId'", path, pn);
+        srv_set_err(err, errlen, "%s: party %zu: missing 'partyId'", path, pn);
         return -1;
     }
     if (p->main_unit == p->id) {
-        set_err(err, errlen, "%s: party %zu: 'mainUnit' must differ from 'partyId'", path, pn);
+        srv_set_err(err, errlen, "%s: party %zu: 'mainUnit' must differ from 'partyId'", path, pn);
         return -1;
     }
     return 0;
@@ -251,16 +239,16 @@ static int index_party(srv_register_t *r, size_t idx, const char *path, char *er
     const party_t *p = &r->parties[idx];
     long dup = find_id(r, p->id);
     if (dup >= 0) {
-        set_err(err, errlen, "%s: party %zu: duplicate partyId %" PRId64 " (also party %ld)", path,
-                idx + 1, p->id, dup + 1);
+        srv_set_err(err, errlen, "%s: party %zu: duplicate partyId %" PRId64 " (also party %ld)",
+                    path, idx + 1, p->id, dup + 1);
         return -1;
     }
     insert(r->by_id, r->mask, mix((uint64_t)p->id), idx);
     if (p->ssn[0]) {
         dup = find_str(r, r->by_ssn, p->ssn, SSN_LEN, 0);
         if (dup >= 0) {
-            set_err(err, errlen, "%s: party %zu: duplicate ssn %s (also party %ld)", path, idx + 1,
-                    p->ssn, dup + 1);
+            srv_set_err(err, errlen, "%s: party %zu: duplicate ssn %s (also party %ld)", path,
+                        idx + 1, p->ssn, dup + 1);
             return -1;
         }
         insert(r->by_ssn, r->mask, hash_str(p->ssn, SSN_LEN), idx);
@@ -268,8 +256,8 @@ static int index_party(srv_register_t *r, size_t idx, const char *path, char *er
     if (p->orgno[0]) {
         dup = find_str(r, r->by_orgno, p->orgno, ORGNO_LEN, 1);
         if (dup >= 0) {
-            set_err(err, errlen, "%s: party %zu: duplicate orgNo %s (also party %ld)", path,
-                    idx + 1, p->orgno, dup + 1);
+            srv_set_err(err, errlen, "%s: party %zu: duplicate orgNo %s (also party %ld)", path,
+                        idx + 1, p->orgno, dup + 1);
             return -1;
         }
         insert(r->by_orgno, r->mask, hash_str(p->orgno, ORGNO_LEN), idx);
@@ -286,11 +274,11 @@ srv_register_t *srv_register_load(const char *path, char *err, size_t errlen)
 
     srv_register_t *r = calloc(1, sizeof *r);
     if (!r) {
-        set_err(err, errlen, "%s: out of memory", path);
+        srv_set_err(err, errlen, "%s: out of memory", path);
         goto fail;
     }
     if (parties->count >= UINT32_MAX / 4) {
-        set_err(err, errlen, "%s: too many parties", path);
+        srv_set_err(err, errlen, "%s: too many parties", path);
         goto fail;
     }
     size_t cap = 8;
@@ -302,7 +290,7 @@ srv_register_t *srv_register_load(const char *path, char *err, size_t errlen)
     r->by_ssn = calloc(cap, sizeof *r->by_ssn);
     r->by_orgno = calloc(cap, sizeof *r->by_orgno);
     if (!r->parties || !r->by_id || !r->by_ssn || !r->by_orgno) {
-        set_err(err, errlen, "%s: out of memory", path);
+        srv_set_err(err, errlen, "%s: out of memory", path);
         goto fail;
     }
     for (size_t i = 0; i < parties->count; i++) {
