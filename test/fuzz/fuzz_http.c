@@ -126,9 +126,15 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     FILE *f = fopen(pol, "w");
     if (!f || fwrite(policy, 1, sizeof policy - 1, f) != sizeof policy - 1 || fclose(f)) abort();
 
-    static char *args[] = {"serve", "--data", NULL, "--auth", "unverified", "--authz", NULL,
-                           "--sync", "none", "--max-event-bytes", "4096", "--max-store-bytes",
-                           "4g", "--log-level", "error", "--request-log", "off", NULL};
+    static char *args[] = {"serve",      "--data",
+                           NULL,         "--auth",
+                           "unverified", "--authz",
+                           NULL,         "--sync",
+                           "none",       "--max-event-bytes",
+                           "4096",       "--max-store-bytes",
+                           "4g",         "--log-level",
+                           "error",      "--request-log",
+                           "off",        NULL};
     args[2] = data;
     args[6] = pol;
     if (srv_cli_parse(17, args, &cfg) != 0) abort();
@@ -335,7 +341,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         loop_once();
 
     if (getenv("FUZZ_HTTP_SHOW")) /* to see what a seed gets: FUZZ_HTTP_SHOW=1 fuzz_http FILE */
-        fprintf(stderr, "---- %zu bytes back:\n%.*s\n----\n", r.len, (int)r.len, r.buf ? r.buf : "");
+        fprintf(stderr, "---- %zu bytes back:\n%.*s\n----\n", r.len, (int)r.len,
+                r.buf ? r.buf : "");
     check_responses(&r);
     if (s.conns || busy_server()) {
         fprintf(stderr,

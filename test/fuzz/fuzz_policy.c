@@ -149,7 +149,8 @@ static void check_policy(const srv_authz_t *a, const uint8_t *data, size_t size)
         const filter_json_t *r = i < nr ? rules->items[i] : NULL;
         for (size_t f = 0; f < 3; f++) {
             char *res = r ? instance(filter_json_get(r, "resource"), fills[f]) : strdup("urn:x");
-            char *cons = r ? instance(filter_json_get(r, "consumer"), fills[f]) : strdup("/org/ttd");
+            char *cons =
+                r ? instance(filter_json_get(r, "consumer"), fills[f]) : strdup("/org/ttd");
             const filter_json_t *sg = r ? filter_json_get(r, "subject") : NULL;
             char *subj = sg ? instance(sg, fills[f]) : strdup("/party/1");
             /* the subject glob's placeholder filled with the consumer's id */
@@ -178,11 +179,12 @@ static void check_policy(const srv_authz_t *a, const uint8_t *data, size_t size)
                     int got = srv_authz_check(a, (srv_authz_action_t)act, res, cons, subjects[s]);
                     int want = ref_check(rules, act, res, cons, subjects[s]);
                     if (got != want) {
-                        fprintf(stderr,
-                                "authz: action %s resource '%s' consumer '%s' subject '%s': got %d, "
-                                "reference %d\n",
-                                action_names[act], res, cons, subjects[s] ? subjects[s] : "(null)",
-                                got, want);
+                        fprintf(
+                            stderr,
+                            "authz: action %s resource '%s' consumer '%s' subject '%s': got %d, "
+                            "reference %d\n",
+                            action_names[act], res, cons, subjects[s] ? subjects[s] : "(null)", got,
+                            want);
                         FUZZ_CHECK(0);
                     }
                 }
