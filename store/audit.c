@@ -104,18 +104,12 @@ int store_audit_write(store_t *st, MDB_txn *txn, const unsigned char *enc, size_
     int rc = store_audit_decode(st, &in, &a);
     if (rc != 0) return rc;
     if (a.kind == STORE_AUDIT_PUBLISH) {
-        unsigned char dk[SHA256_DIGEST_LENGTH];
-        rc = store_dedupe_key(st, a.source, a.event_id, dk);
-        if (rc != 0) return rc;
-        MDB_val k = {sizeof dk, dk}, v;
-        int mrc = mdb_get(txn, st->dedupe, &k, &v);
-        if (mrc == MDB_NOTFOUND) return STORE_OK; /* not stored (map full): nothing to record */
-        if (mrc != 0) return store_mdb_fail(st, "mdb_get(dedupe)", mrc);
-        if (v.mv_size != 8) {
-            store_set_err(st, "dedupe value of %zu bytes", v.mv_size);
-            return STORE_ECORRUPT;
-        }
-        a.seq = get_u64(v.mv_data);
+        unsigned char ih[HASHED_KEY_LEN];
+        uint64_t seq = 0;
+        rc = store_find_event(st, txn, a.source, a.event_id, ih, &seq);
+        if (rc == STORE_ENOTFOUND) return STORE_OK; /* not stored (map full): nothing to record */
+        if (rc != STORE_OK) return rc;
+        a.seq = seq;
         a.action = a.seq > seq_before ? "stored" : "duplicate";
     } else if (a.kind == STORE_AUDIT_DELIVERY) {
         unsigned char sb[8];
@@ -156,48 +150,27 @@ int store_audit_write(store_t *st, MDB_txn *txn, const unsigned char *enc, size_
 
 /* ---- retention ---- */
 
-/* Deletes key k of dbi if its 8-byte value is seq (an index entry that names another event, an
- * older one kept or a newer one, stays). Returns an LMDB code. */
-static int del_if_seq(MDB_txn *txn, MDB_dbi dbi, MDB_val k, uint64_t seq)
-{
-    MDB_val v;
-    int rc = mdb_get(txn, dbi, &k, &v);
-    if (rc == MDB_NOTFOUND) return 0;
-    if (rc != 0) return rc;
-    if (v.mv_size != 8 || get_u64(v.mv_data) != seq) return 0;
-    rc = mdb_del(txn, dbi, &k, NULL);
-    return rc == MDB_NOTFOUND ? 0 : rc;
-}
-
 /* Deletes one event (cur is on it; seq, ev decoded) and its index entries. ev's strings are copied
  * first: they may point into pages the deletes change. */
 static int prune_event(store_t *st, MDB_txn *txn, MDB_cursor *cur, uint64_t seq,
                        const store_event_t *ev)
 {
-    size_t li = strlen(ev->id), ls = strlen(ev->source), lr = strlen(ev->resource);
-    char *buf = malloc(li + ls + lr + 3);
+    size_t li = strlen(ev->id), lr = strlen(ev->resource);
+    char *buf = malloc(li + lr + 2);
     if (!buf) return STORE_ENOMEM;
-    char *id = buf, *source = buf + li + 1, *res = source + ls + 1;
+    char *id = buf, *res = buf + li + 1;
     memcpy(id, ev->id, li + 1);
-    memcpy(source, ev->source, ls + 1);
     memcpy(res, ev->resource, lr + 1);
 
     const char *what = "mdb_cursor_del(events)";
     int rc = mdb_cursor_del(cur, 0);
-    unsigned char sb[8], ih[HASHED_KEY_LEN], rh[HASHED_KEY_LEN], dk[SHA256_DIGEST_LENGTH];
+    unsigned char sb[8], ih[HASHED_KEY_LEN], rh[HASHED_KEY_LEN];
     put_u64(sb, seq);
     if (rc == 0) {
-        what = "prune ids";
-        rc = del_if_seq(txn, st->ids, store_text_key(id, li, ih), seq);
-    }
-    if (rc == 0) {
-        int src = store_dedupe_key(st, source, id, dk);
-        if (src != 0) {
-            free(buf);
-            return src;
-        }
-        what = "prune dedupe";
-        rc = del_if_seq(txn, st->dedupe, (MDB_val){sizeof dk, dk}, seq);
+        MDB_val ik = store_text_key(id, li, ih), iv = {sizeof sb, sb};
+        what = "mdb_del(ids)";
+        rc = mdb_del(txn, st->ids, &ik, &iv);
+        if (rc == MDB_NOTFOUND) rc = 0;
     }
     if (rc == 0) {
         MDB_val rk = store_text_key(res, lr, rh), rv = {sizeof sb, sb};

@@ -19,17 +19,12 @@ static int put_event(store_t *st, MDB_txn *txn, const store_event_in_t *e, uint6
     if (rc != 0) return rc;
     store_record_encode(e, v.mv_data);
 
-    /* Separate MDB_vals per put: with MDB_NOOVERWRITE LMDB rewrites the data argument to the
-     * existing value on KEYEXIST. */
+    /* Every event is listed under its id (dups sorted by sequence: the first is the oldest). The
+     * dedupe lookup goes through this index too, so a new event dirties one index page where the
+     * id's neighbours are, not a second page at a random place as a hash-keyed index would. */
     MDB_val ik = store_text_key(e->id, strlen(e->id), kb->id_hash), iv = {sizeof sb, sb};
     *what = "mdb_put(ids)";
-    rc = mdb_put(txn, st->ids, &ik, &iv, MDB_NOOVERWRITE);
-    if (rc == MDB_KEYEXIST) rc = 0; /* an older event has this id: keep the oldest */
-    if (rc != 0) return rc;
-
-    MDB_val dk = {sizeof kb->dedupe, kb->dedupe}, dv = {sizeof sb, sb};
-    *what = "mdb_put(dedupe)";
-    rc = mdb_put(txn, st->dedupe, &dk, &dv, MDB_NOOVERWRITE);
+    rc = mdb_put(txn, st->ids, &ik, &iv, 0);
     if (rc != 0) return rc;
 
     MDB_val rk = store_text_key(e->resource, strlen(e->resource), kb->res_hash),
@@ -40,7 +35,7 @@ static int put_event(store_t *st, MDB_txn *txn, const store_event_in_t *e, uint6
 
 /* One attempt in one write transaction: first b's operations (when b is non-NULL), then events
  * [0, limit) are written (or found to be duplicates); events from limit on are only checked against
- * the dedupe index (DUP, else FULL), so a duplicate is reported as such even when the map is full.
+ * the dedupe lookup (DUP, else FULL), so a duplicate is reported as such even when the map is full.
  * On entry *last_out is the last sequence number before this commit; on success it is the last one
  * used, and *aseq (in: the last audit sequence) the last audit sequence used. On MAP_FULL nothing
  * is committed, and *ops_full is set when the operations alone did not fit, else *full_at is the
@@ -66,27 +61,17 @@ static int commit_try(store_t *st, const store_batch_t *b, const store_event_in_
     bool wrote = false;
     for (size_t i = 0; i < n; i++) {
         keybuf_t kb;
-        int src = store_dedupe_key(st, evs[i].source, evs[i].id, kb.dedupe);
-        if (src != 0) {
-            mdb_txn_abort(txn);
-            return src;
-        }
-        /* A get in the write txn sees this batch's own earlier puts: in-batch duplicates too. */
-        MDB_val dk = {sizeof kb.dedupe, kb.dedupe}, dv;
-        rc = mdb_get(txn, st->dedupe, &dk, &dv);
-        if (rc == 0) {
-            if (dv.mv_size != 8) {
-                mdb_txn_abort(txn);
-                store_set_err(st, "dedupe value of %zu bytes", dv.mv_size);
-                return STORE_ECORRUPT;
-            }
+        /* A lookup in the write txn sees this batch's own earlier puts: in-batch duplicates too. */
+        uint64_t dup_seq = 0;
+        int src = store_find_event(st, txn, evs[i].source, evs[i].id, kb.id_hash, &dup_seq);
+        if (src == STORE_OK) {
             res[i].res = STORE_RES_DUP;
-            res[i].seq = get_u64(dv.mv_data);
+            res[i].seq = dup_seq;
             continue;
         }
-        if (rc != MDB_NOTFOUND) {
+        if (src != STORE_ENOTFOUND) {
             mdb_txn_abort(txn);
-            return store_mdb_fail(st, "mdb_get(dedupe)", rc);
+            return src;
         }
         if (i >= limit) {
             res[i].res = STORE_RES_FULL;

@@ -1,7 +1,7 @@
 /* store internals shared by the files of store/ (never included outside store/ and its tests).
  *
  *   store.c     open/close, error codes, read transactions, event reads
- *   record.c    event record codec and the id/resource/dedupe key encodings
+ *   record.c    event record codec, the id/resource key encodings and the dedupe lookup
  *   commit.c    the write transaction: store_commit and store_append_batch (group commit)
  *   batch.c     store_batch_t (operations collected in memory), their value codecs, and applying
  *               them inside the write transaction
@@ -28,7 +28,7 @@
 
 struct store {
     MDB_env *env;
-    MDB_dbi meta, events, ids, dedupe, byres;
+    MDB_dbi meta, events, ids, byres;
     MDB_dbi subs, retries, dead;
     MDB_dbi audit;
     int lock_fd;
@@ -49,13 +49,10 @@ struct store {
      * against a scan callback that starts another read (it then gets a fresh transaction). */
     MDB_txn *rtxn;
     bool rtxn_busy;
-    unsigned char *scratch; /* store_dedupe_key's message buffer */
-    size_t scratch_cap;
 };
 
 /* Scratch space for one event's index keys during a batch. */
 typedef struct {
-    unsigned char dedupe[SHA256_DIGEST_LENGTH];
     unsigned char id_hash[HASHED_KEY_LEN];
     unsigned char res_hash[HASHED_KEY_LEN];
 } keybuf_t;
@@ -122,9 +119,11 @@ void store_read_end(store_t *st, MDB_txn *txn);
 /* The LMDB key of an id or resource: the raw bytes, or "#" + SHA-256. out must hold
  * HASHED_KEY_LEN bytes; the returned MDB_val may point at s or at out. */
 MDB_val store_text_key(const char *s, size_t len, unsigned char *out);
-/* SHA-256 of source "\0" id into out. 0 or STORE_ENOMEM. */
-int store_dedupe_key(store_t *st, const char *source, const char *id,
-                     unsigned char out[SHA256_DIGEST_LENGTH]);
+/* Inside txn: the sequence number of the stored event with exactly this source and id (the
+ * dedupe identity, api.md) into *seq_out. STORE_OK, STORE_ENOTFOUND, or STORE_ECORRUPT/STORE_EIO
+ * with a detail. id_hash is scratch for the id's key (HASHED_KEY_LEN bytes). */
+int store_find_event(store_t *st, MDB_txn *txn, const char *source, const char *id,
+                     unsigned char id_hash[HASHED_KEY_LEN], uint64_t *seq_out);
 /* Size of the encoded record, or 0 if a field is missing or too long. */
 size_t store_record_size(const store_event_in_t *e);
 /* Writes the record into p, which holds exactly store_record_size(e) bytes. */

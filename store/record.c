@@ -1,4 +1,5 @@
-/* store: the event record codec and the key encodings of the id, resource and dedupe indexes.
+/* store: the event record codec, the key encodings of the id and resource indexes, and the dedupe
+ * lookup through the id index.
  * The layouts are described at the top of store.c. */
 #include "store/internal.h"
 
@@ -27,29 +28,51 @@ MDB_val store_text_key(const char *s, size_t len, unsigned char *out)
     return k;
 }
 
-/* dedupe key: SHA-256 of source "\0" id. Neither string can contain a NUL, so the pair is
- * unambiguous. The message is assembled in the store's scratch buffer (grown as needed, kept for
- * the next call) so the one-shot, non-deprecated SHA256() can hash it. */
-int store_dedupe_key(store_t *st, const char *source, const char *id,
-                     unsigned char out[SHA256_DIGEST_LENGTH])
+/* The dedupe lookup: the ids index lists every stored event with an id (dups sorted by sequence),
+ * so (source, id) is found by reading the source of each; there is almost always none or one. */
+int store_find_event(store_t *st, MDB_txn *txn, const char *source, const char *id,
+                     unsigned char id_hash[HASHED_KEY_LEN], uint64_t *seq_out)
 {
-    size_t ls = strlen(source), li = strlen(id);
-    size_t total = ls + 1 + li;
-    if (total > st->scratch_cap) {
-        size_t cap = total < 1024 ? 1024 : total;
-        unsigned char *p = realloc(st->scratch, cap);
-        if (!p) {
-            store_set_err(st, "dedupe key: out of memory");
-            return STORE_ENOMEM;
+    MDB_val k = store_text_key(id, strlen(id), id_hash), v;
+    int rc = mdb_get(txn, st->ids, &k, &v);
+    if (rc == MDB_NOTFOUND) return STORE_ENOTFOUND;
+    if (rc != 0) return store_mdb_fail(st, "mdb_get(ids)", rc);
+    MDB_cursor *cur;
+    rc = mdb_cursor_open(txn, st->ids, &cur);
+    if (rc != 0) return store_mdb_fail(st, "mdb_cursor_open(ids)", rc);
+    int out = STORE_ENOTFOUND;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_KEY); rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT_DUP)) {
+        if (v.mv_size != 8) {
+            store_set_err(st, "ids value of %zu bytes", v.mv_size);
+            out = STORE_ECORRUPT;
+            break;
         }
-        st->scratch = p;
-        st->scratch_cap = cap;
+        uint64_t seq = get_u64(v.mv_data);
+        unsigned char sb[8];
+        put_u64(sb, seq);
+        MDB_val ek = {sizeof sb, sb}, ev;
+        int erc = mdb_get(txn, st->events, &ek, &ev);
+        if (erc != 0) {
+            out = erc == MDB_NOTFOUND ? STORE_ECORRUPT : store_mdb_fail(st, "mdb_get(events)", erc);
+            if (erc == MDB_NOTFOUND)
+                store_set_err(st, "ids entry for event %llu, which is not stored",
+                              (unsigned long long)seq);
+            break;
+        }
+        store_event_t e;
+        out = store_record_decode(st, seq, &ev, &e);
+        if (out != STORE_OK) break;
+        if (strcmp(e.source, source) == 0 && strcmp(e.id, id) == 0) {
+            *seq_out = seq;
+            break;
+        }
+        out = STORE_ENOTFOUND;
     }
-    memcpy(st->scratch, source, ls);
-    st->scratch[ls] = 0;
-    memcpy(st->scratch + ls + 1, id, li);
-    SHA256(st->scratch, total, out);
-    return STORE_OK;
+    if (rc != 0 && rc != MDB_NOTFOUND && out == STORE_ENOTFOUND)
+        out = store_mdb_fail(st, "mdb_cursor_get(ids)", rc);
+    mdb_cursor_close(cur);
+    return out;
 }
 
 /* ---- record encoding ---- */

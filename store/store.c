@@ -15,8 +15,12 @@
  *            "nextaudit" -> u64, the next audit sequence number (a high-water mark: pruning every
  *                           audit record never lets a number be used twice)
  *   events   u64 seq -> event record (below)
- *   ids      id key -> u64 seq of the oldest event with that id (MDB_NOOVERWRITE keeps the oldest)
- *   dedupe   SHA-256(source "\0" id) -> u64 seq of the stored event
+ *   ids      id key -> u64 seq, MDB_DUPSORT|MDB_DUPFIXED: every stored event with that id, sorted
+ *            by sequence (the first dup is the oldest). It is also the dedupe index: an event with
+ *            the same (source, id) is found by reading the source of each dup (store_find_event).
+ *            Keys in id order, not hashed, so that producers whose ids grow (counters, time-based
+ *            ids) add to the same few pages batch after batch (each page a commit dirties is a
+ *            random write to sync).
  *   byres    resource key -> u64 seq, MDB_DUPSORT|MDB_DUPFIXED: the dups of one resource sort by
  *            sequence, so a resource scan is an index range scan
  *   subs     u64 subscription id -> the caller's opaque subscription record (any length, also 0)
@@ -69,7 +73,9 @@
  * Version rule: any change to this layout, to a key encoding, to a value encoding or to the set of
  * databases above bumps STORE_FORMAT_VERSION; an older or newer store is refused with
  * STORE_EVERSION, never migrated silently. Version 1 had no subs/retries/dead databases and no
- * cursor/nextsubid meta keys; version 2 had no audit database and no nextaudit meta key. */
+ * cursor/nextsubid meta keys; version 2 had no audit database and no nextaudit meta key; version 3
+ * had ids keeping only the oldest event of an id, plus a dedupe database keyed by SHA-256(source
+ * "\0" id). */
 #include "store/internal.h"
 
 #include <errno.h>
@@ -239,9 +245,9 @@ const MDB_val store_meta_cursor = {sizeof "cursor" - 1, (void *)"cursor"};
 const MDB_val store_meta_nextsubid = {sizeof "nextsubid" - 1, (void *)"nextsubid"};
 const MDB_val store_meta_nextaudit = {sizeof "nextaudit" - 1, (void *)"nextaudit"};
 
-/* Inside the open transaction: checks (or, for a new store, writes) the format version, reads the
- * last sequence number and loads the subscription id counter. */
-static int init_contents(store_t *st, MDB_txn *txn)
+/* Inside the open transaction, before the databases whose layout depends on it are opened: checks
+ * (or, for a new store, writes) the format version. */
+static int check_format(store_t *st, MDB_txn *txn)
 {
     MDB_val k = store_meta_format, v;
     int rc = mdb_get(txn, st->meta, &k, &v);
@@ -273,7 +279,15 @@ static int init_contents(store_t *st, MDB_txn *txn)
     } else {
         return store_mdb_fail(st, "mdb_get(meta format)", rc);
     }
+    return STORE_OK;
+}
 
+/* Inside the open transaction: reads the last sequence number and loads the subscription id
+ * counter and the delivery and audit state. */
+static int init_contents(store_t *st, MDB_txn *txn)
+{
+    MDB_val k, v;
+    int rc;
     /* last_seq = max(highest event key, nextseq - 1): the high-water mark covers events that were
      * stored and later deleted. */
     uint64_t last = 0;
@@ -337,8 +351,8 @@ static int open_env(store_t *st, const char *dir, const store_opts_t *o)
     if (rc != 0) return store_mdb_fail(st, "mdb_txn_begin(open)", rc);
     int src = open_dbi(st, txn, "meta", 0, &st->meta);
     if (src == 0) src = open_dbi(st, txn, "events", 0, &st->events);
-    if (src == 0) src = open_dbi(st, txn, "ids", 0, &st->ids);
-    if (src == 0) src = open_dbi(st, txn, "dedupe", 0, &st->dedupe);
+    if (src == 0) src = check_format(st, txn);
+    if (src == 0) src = open_dbi(st, txn, "ids", MDB_DUPSORT | MDB_DUPFIXED, &st->ids);
     if (src == 0) src = open_dbi(st, txn, "byres", MDB_DUPSORT | MDB_DUPFIXED, &st->byres);
     if (src == 0) src = open_dbi(st, txn, "subs", 0, &st->subs);
     if (src == 0) src = open_dbi(st, txn, "retries", 0, &st->retries);
@@ -391,7 +405,6 @@ void store_close(store_t *st)
         mdb_env_close(st->env);
     }
     if (st->lock_fd >= 0) close(st->lock_fd); /* releases the flock */
-    free(st->scratch);
     free(st);
 }
 

@@ -1,12 +1,13 @@
 /* store: the only owner of LMDB. One environment per data directory, opened with MDB_NOTLS, named
  * databases opened once at open, a format version, events keyed by a monotonically increasing
- * sequence number, an id index (event id -> oldest sequence), a resource index (resource ->
- * sequences), and a dedupe index on (source, id). Writes go through a batch committed in one
- * transaction with one durable sync. Never prints: every function returns an int code (0 = ok), see
- * store_strerror(). Threads: every call but the writes is made from one thread (the event loop);
- * store_commit and store_append_batch may run on one other thread (a committer) at the same time as
- * those reads, one write at a time. LMDB serves readers and one writer concurrently; the little
- * shared state (last sequence, next subscription id) is atomic and store_last_error is per thread.
+ * sequence number, an id index (event id -> its sequences, which also serves dedupe on
+ * (source, id)), a resource index (resource -> sequences). Writes go through a batch committed in
+ * one transaction with one durable sync. Never prints: every function returns an int code (0 = ok),
+ * see store_strerror(). Threads: every call but the writes is made from one thread (the event
+ * loop); store_commit and store_append_batch may run on one other thread (a committer) at the same
+ * time as those reads, one write at a time. LMDB serves readers and one writer concurrently; the
+ * little shared state (last sequence, next subscription id) is atomic and store_last_error is per
+ * thread.
  */
 #ifndef HENDELSE_STORE_STORE_H
 #define HENDELSE_STORE_STORE_H
@@ -31,7 +32,7 @@ enum {
 /* The on-disk format version this build writes and reads. Rule: bump it on any change to key or
  * value encodings; a store with another version is refused with STORE_EVERSION (no silent
  * migration). */
-#define STORE_FORMAT_VERSION 3
+#define STORE_FORMAT_VERSION 4
 
 typedef enum { STORE_SYNC_FSYNC = 0, STORE_SYNC_NONE = 1 } store_sync_t;
 
@@ -241,14 +242,15 @@ int store_stat(store_t *st, store_stat_t *out);
 
 /* Adds a prune pass to the batch; the commit applies it inside its write transaction (before the
  * batch's events are appended). It deletes, oldest first, at most max events whose stored_us is
- * below older_than_us (stopping at the first newer one), each with its index entries: the id
- * entry and the dedupe entry when they name that event, and its resource entry. Then every dead
+ * below older_than_us (stopping at the first newer one), each with its index entries (its id
+ * entry and its resource entry). Then every dead
  * letter of an event below the oldest event kept (those of the pruned events, and any left from
  * earlier passes); and at most max of the oldest audit records whose time_us is below
  * older_than_us. Pending retries are left to the delivery engine, which drops a retry whose event
  * is gone. Sequence numbers and audit sequence numbers stay high-water marks: never reused. An id
- * shared by two stored events (from different sources) loses its id entry when the older one is
- * pruned (a lookup of it then finds nothing). 0, STORE_EINVAL (max 0) or STORE_ENOMEM. */
+ * shared by two stored events (from different sources) keeps the newer one's entry when the older
+ * one is pruned (a lookup of it then finds the newer event). 0, STORE_EINVAL (max 0) or
+ * STORE_ENOMEM. */
 int store_batch_prune(store_batch_t *b, int64_t older_than_us, size_t max);
 
 /* 1 if a prune pass with this bound would delete an event or an audit record (the oldest of

@@ -251,6 +251,14 @@ static void test_version(void)
     st = NULL;
     int rc = store_open(dir, NULL, &st);
     ok(rc == STORE_EVERSION && st == NULL, "mismatched version: EVERSION");
+    /* version 3 (ids keeping only the oldest event, a separate dedupe database) is refused with
+     * the version named, before its databases are opened with this version's flags */
+    be32(v, 3);
+    raw_put(dir, "meta", 0, "format", 6, v, 4);
+    rc = store_open(dir, NULL, &st);
+    ok(rc == STORE_EVERSION && st == NULL &&
+           strstr(store_last_error(NULL), "on-disk format version 3") != NULL,
+       "version 3: EVERSION naming the version");
     ok(raw_put(dir, "meta", 0, "format", 6, "\0\0\1", 3) == 0, "raw: short format record");
     rc = store_open(dir, NULL, &st);
     ok(rc == STORE_EVERSION, "short format record: EVERSION");

@@ -759,7 +759,7 @@ static void test_version(void)
     st = NULL;
     int rc = store_open(dir, NULL, &st);
     ok(rc == STORE_EVERSION && st == NULL, "format 1: EVERSION");
-    ok(STORE_FORMAT_VERSION == 3, "this build writes format 3");
+    ok(STORE_FORMAT_VERSION == 4, "this build writes format 4");
 }
 
 int main(void)
