@@ -82,6 +82,7 @@ static int start_delivery(srv_t *s, const srv_config_t *cfg)
     o.on_gone = srv_subs_on_gone;
     o.on_attempt = srv_audit_on_attempt;
     o.log = log_int;
+    o.log_level = (int)cfg->log_level;
     o.now_us = srv_now_us;
     o.on_delivered = srv_metrics_on_delivered;
     s->batch = store_batch_new();

@@ -65,8 +65,12 @@ typedef struct retry {
     hnode_t h;
     int64_t due_us;
     uint32_t attempts; /* attempts made so far */
-    size_t heap_idx;   /* position in the heap, or NOT_IN_HEAP while its attempt runs */
+    size_t heap_idx;   /* position in the heap, or NOT_IN_HEAP while its attempt runs or parked */
     struct job *job;   /* the attempt running for it, or NULL */
+    /* Parked: waiting for room in a destination's full queue (pool_park), neither in the heap
+     * nor running. */
+    struct dest *parked_at; /* NULL when not parked */
+    struct retry *pprev, *pnext;
 } retry_t;
 
 #define NOT_IN_HEAP SIZE_MAX
@@ -140,6 +144,7 @@ typedef struct job {
     int permanent;          /* the event cannot be sent in the subscription's mode: no retries */
     uint32_t ep_gen;        /* sub->ep_gen when the request was sent */
     int64_t stored_us;      /* deliveries: the event's stored time, 0 if unknown */
+    size_t qbytes;          /* what it counts against its queue's byte bound (set before submit) */
 } job_t;
 
 struct sub {
@@ -188,6 +193,9 @@ struct webhook {
     conn_t *graveyard; /* dead connections waiting for the cleanup event */
     struct event *cleanup_ev;
     int cleanup_dests; /* a destination may have become unused */
+    /* the request time limit as a libevent common timeout (O(1) timer adds) */
+    const struct timeval *req_tv;
+    size_t max_queued_bytes;
 
     webhook_stats_t stats; /* retries_pending, queued and cursor are filled in on read */
     uint64_t queued;
@@ -206,9 +214,16 @@ void pool_fini(webhook_t *wh); /* frees every destination and connection; no cal
 /* The destination for ep (found or created), with one more reference; NULL on ENOMEM. */
 dest_t *pool_dest_get(webhook_t *wh, const endpoint_t *ep);
 void pool_dest_release(webhook_t *wh, dest_t *d);
-/* Queues job at job->dest. With bounded set and the queue at opts.max_queued returns 1 and leaves
- * the job alone; else 0. The attempt starts from the loop later, never inside this call. */
+/* Queues job at its subscription's destination. With bounded set and that queue full (a bound of
+ * webhook_opts_t reached, or deliveries parked there) returns 1 and leaves the job alone; else 0.
+ * The attempt starts from the loop later, never inside this call. */
 int pool_submit(webhook_t *wh, job_t *job, int bounded);
+/* 1 if a bounded pool_submit to sub's destination would be refused now. */
+int pool_full(const webhook_t *wh, const sub_t *sub);
+/* Parks retry r (not in the heap, no attempt running) at sub's destination: once that queue has
+ * room, the pump calls retry_resume(r), oldest first. */
+void pool_park(webhook_t *wh, const sub_t *sub, retry_t *r);
+void pool_unpark(webhook_t *wh, retry_t *r); /* r must be parked */
 /* Takes job out of its queue or off its connection (the request is abandoned and the connection
  * closed); no callback follows. */
 void pool_cancel(webhook_t *wh, job_t *job);
@@ -217,6 +232,8 @@ void pool_cancel(webhook_t *wh, job_t *job);
  * status: the HTTP status, or 0; err: a reason ("" for a plain HTTP status). */
 void job_done(webhook_t *wh, job_t *job, int status, const char *err);
 sub_t *sub_find(const webhook_t *wh, uint64_t id);
+/* Called by the pump with a retry it has just unparked: its attempt is queued (unbounded). */
+void retry_resume(webhook_t *wh, retry_t *r);
 /* A job of sub, listed on sub->jobs, holding a reference to body; NULL on ENOMEM. */
 job_t *job_new(sub_t *sub, int kind, uint64_t seq, blob_t *body, uint32_t attempts);
 void job_free(job_t *job); /* the job must be off its queue and connection */

@@ -40,6 +40,8 @@
 #define MAX_RESPONSE_BODY (64 * 1024 * 1024)
 #define MAX_RESPONSE_HEADERS (16 * 1024)
 #define DNS_CACHE_US (60 * 1000000LL)
+#define DEFAULT_QUEUE_BYTES (64u << 20)
+#define RESUME_BATCH 256 /* parked retries moved back per pump pass (each reads the store) */
 
 enum { ADDR_NONE = 0, ADDR_OK, ADDR_REFUSED, ADDR_FAILED };
 
@@ -59,6 +61,9 @@ struct dest {
     size_t njobs; /* jobs queued here or in flight to here */
     job_t *qhead, *qtail;
     size_t nqueued;
+    size_t qbytes;          /* sum of the queued jobs' qbytes */
+    retry_t *phead, *ptail; /* parked retries, oldest first */
+    size_t nparked;
     conn_t *conns; /* live connections (idle or busy) */
     size_t nconns;
     struct event *pump_ev;
@@ -120,6 +125,7 @@ static void enqueue(dest_t *d, job_t *job)
     d->qtail = job;
     job->queued = 1;
     d->nqueued++;
+    d->qbytes += job->qbytes;
     d->wh->queued++;
 }
 
@@ -137,6 +143,7 @@ static void dequeue(dest_t *d, job_t *job)
     job->qprev = job->qnext = NULL;
     job->queued = 0;
     d->nqueued--;
+    d->qbytes -= job->qbytes;
     d->wh->queued--;
 }
 
@@ -147,7 +154,7 @@ static void leave_dest(webhook_t *wh, job_t *job)
     if (!d) return;
     job->dest = NULL;
     d->njobs--;
-    if (d->refs == 0 && d->njobs == 0) {
+    if (d->refs == 0 && d->njobs == 0 && d->nparked == 0) {
         wh->cleanup_dests = 1;
         schedule_cleanup(wh);
     }
@@ -405,10 +412,14 @@ static void conn_send(conn_t *c, job_t *job)
         return;
     }
     struct evkeyvalq *h = evhttp_request_get_output_headers(req);
-    char clen[32];
-    snprintf(clen, sizeof(clen), "%zu", w.body->len);
+    char clen[24], *p = clen + sizeof(clen);
+    size_t n = w.body->len;
+    *--p = '\0';
+    do
+        *--p = (char)('0' + n % 10);
+    while ((n /= 10) != 0);
     if (evhttp_add_header(h, "Host", s->ep.host_header) != 0 || wire_add_headers(&w, h) != 0 ||
-        evhttp_add_header(h, "Content-Length", clen) != 0 ||
+        evhttp_add_header(h, "Content-Length", p) != 0 ||
         evhttp_add_header(h, "User-Agent", wh->user_agent) != 0 ||
         job_sign(wh, job, w.body->data, w.body->len, h) != 0) {
         wire_fini(&w);
@@ -435,8 +446,7 @@ static void conn_send(conn_t *c, job_t *job)
     c->err = 0;
     job->conn = c;
     wh->stats.in_flight++;
-    struct timeval tv = us_to_tv(wh->opts.timeout_us);
-    event_add(c->timer, &tv);
+    event_add(c->timer, wh->req_tv);
     /* A connect that fails at once calls on_request_done from inside this call; then c->job is
      * already NULL. A -1 return means libevent dropped the request without calling back. */
     if (evhttp_make_request(c->evcon, req, EVHTTP_REQ_POST, s->ep.path) != 0 && c->job == job) {
@@ -551,10 +561,47 @@ static void start_lookup(dest_t *d)
 
 /* ---- the pump ---- */
 
+/* 1 if d's queue is at a bound (a bounded submit is refused). Jobs about to take a free connection
+ * slot are not "waiting", so the count bound leaves room for them. */
+static int at_bound(const webhook_t *wh, const dest_t *d)
+{
+    if (d->qbytes >= wh->max_queued_bytes) return 1;
+    if (!wh->opts.max_queued) return 0;
+    size_t busy = 0;
+    for (const conn_t *c = d->conns; c; c = c->next)
+        busy += c->job != NULL;
+    size_t slots = wh->opts.pool_size > busy ? wh->opts.pool_size - busy : 0;
+    return d->nqueued >= wh->opts.max_queued + slots;
+}
+
+/* 1 if d's queue has drained below half its bounds: parked retries may come back. */
+static int resume_room(const webhook_t *wh, const dest_t *d)
+{
+    return d->qbytes < wh->max_queued_bytes / 2 &&
+           (!wh->opts.max_queued || d->nqueued * 2 < wh->opts.max_queued);
+}
+
+/* Moves parked retries back (retry_resume queues their attempts), oldest first, while the queue
+ * has room; a bounded number per pass so that a long backlog cannot stall the loop. */
+static void resume_parked(dest_t *d)
+{
+    webhook_t *wh = d->wh;
+    for (int budget = RESUME_BATCH; d->phead && resume_room(wh, d); budget--) {
+        if (budget == 0) {
+            schedule_pump(d);
+            return;
+        }
+        retry_t *r = d->phead;
+        pool_unpark(wh, r);
+        retry_resume(wh, r);
+    }
+}
+
 static void on_pump(evutil_socket_t fd, short what, void *arg)
 {
     dest_t *d = arg;
     webhook_t *wh = d->wh;
+    if (d->phead) resume_parked(d);
     if (!d->qhead) return;
     if (!d->https && !wh->opts.allow_http) {
         fail_queued(d, "http endpoints are not allowed");
@@ -601,7 +648,7 @@ static void on_pump(evutil_socket_t fd, short what, void *arg)
 
 static void dest_free(webhook_t *wh, dest_t *d)
 {
-    WH_CHECK(d->njobs == 0 && d->refs == 0 && !d->qhead);
+    WH_CHECK(d->njobs == 0 && d->refs == 0 && !d->qhead && !d->phead);
     dest_t **pp = &wh->dests;
     while (*pp != d)
         pp = &(*pp)->next;
@@ -643,9 +690,60 @@ dest_t *pool_dest_get(webhook_t *wh, const endpoint_t *ep)
 void pool_dest_release(webhook_t *wh, dest_t *d)
 {
     WH_CHECK(d->refs > 0);
-    if (--d->refs == 0 && d->njobs == 0) {
+    if (--d->refs == 0 && d->njobs == 0 && d->nparked == 0) {
         wh->cleanup_dests = 1;
         schedule_cleanup(wh);
+    }
+    /* retries parked here by a subscription that has moved on still come back from here */
+    if (d->phead) schedule_pump(d);
+}
+
+int pool_full(const webhook_t *wh, const sub_t *sub)
+{
+    /* while deliveries are parked, new ones queue up behind them: first come, first served */
+    return sub->dest->phead != NULL || at_bound(wh, sub->dest);
+}
+
+void pool_park(webhook_t *wh, const sub_t *sub, retry_t *r)
+{
+    dest_t *d = sub->dest;
+    WH_CHECK(!r->parked_at && r->heap_idx == NOT_IN_HEAP && !r->job);
+    r->parked_at = d;
+    r->pnext = NULL;
+    r->pprev = d->ptail;
+    if (d->ptail)
+        d->ptail->pnext = r;
+    else
+        d->phead = r;
+    d->ptail = r;
+    if (d->nparked++ == 0)
+        wh_log(wh, 2,
+               "queue full host=%s port=%u: further deliveries wait in the retry table (not "
+               "attempts)",
+               d->host, (unsigned)d->port);
+    if (resume_room(wh, d)) schedule_pump(d);
+}
+
+void pool_unpark(webhook_t *wh, retry_t *r)
+{
+    dest_t *d = r->parked_at;
+    WH_CHECK(d);
+    if (r->pprev)
+        r->pprev->pnext = r->pnext;
+    else
+        d->phead = r->pnext;
+    if (r->pnext)
+        r->pnext->pprev = r->pprev;
+    else
+        d->ptail = r->pprev;
+    r->pprev = r->pnext = NULL;
+    r->parked_at = NULL;
+    if (--d->nparked == 0) {
+        wh_log(wh, 1, "queue has room again host=%s port=%u", d->host, (unsigned)d->port);
+        if (d->refs == 0 && d->njobs == 0) {
+            wh->cleanup_dests = 1;
+            schedule_cleanup(wh);
+        }
     }
 }
 
@@ -653,14 +751,7 @@ int pool_submit(webhook_t *wh, job_t *job, int bounded)
 {
     dest_t *d = job->sub->dest;
     WH_CHECK(!job->dest && !job->conn);
-    if (bounded) {
-        /* jobs about to take a free connection slot are not "waiting" */
-        size_t busy = 0;
-        for (const conn_t *c = d->conns; c; c = c->next)
-            busy += c->job != NULL;
-        size_t slots = wh->opts.pool_size > busy ? wh->opts.pool_size - busy : 0;
-        if (d->nqueued >= wh->opts.max_queued + slots) return 1;
-    }
+    if (bounded && pool_full(wh, job->sub)) return 1;
     job->dest = d;
     d->njobs++;
     enqueue(d, job);
@@ -690,7 +781,7 @@ static void on_cleanup(evutil_socket_t fd, short what, void *arg)
         dest_t *d = wh->dests;
         while (d) {
             dest_t *next = d->next;
-            if (d->refs == 0 && d->njobs == 0) dest_free(wh, d);
+            if (d->refs == 0 && d->njobs == 0 && d->nparked == 0) dest_free(wh, d);
             d = next;
         }
     }
@@ -735,6 +826,14 @@ int pool_init(webhook_t *wh, char *err, size_t errlen)
     }
     if (evdns_base_count_nameservers(wh->dns) == 0)
         wh_log(wh, 2, "no DNS nameservers: only address literals and localhost resolve");
+    struct timeval tv = us_to_tv(wh->opts.timeout_us);
+    wh->req_tv = event_base_init_common_timeout(wh->base, &tv);
+    if (!wh->req_tv) {
+        snprintf(err, errlen, "out of memory");
+        return WEBHOOK_ENOMEM;
+    }
+    wh->max_queued_bytes =
+        wh->opts.max_queued_bytes ? wh->opts.max_queued_bytes : DEFAULT_QUEUE_BYTES;
     wh->cleanup_ev = event_new(wh->base, -1, 0, on_cleanup, wh);
     if (!wh->cleanup_ev) {
         snprintf(err, errlen, "out of memory");

@@ -35,7 +35,7 @@ static const int64_t default_validation_us[] = {
 
 void wh_log(const webhook_t *wh, int level, const char *fmt, ...)
 {
-    if (!wh->opts.log) return;
+    if (!wh->opts.log || level < wh->opts.log_level) return;
     char buf[512];
     va_list ap;
     va_start(ap, fmt);
@@ -100,6 +100,7 @@ job_t *job_new(sub_t *sub, int kind, uint64_t seq, blob_t *body, uint32_t attemp
     job->body = body;
     body->refs++;
     job->attempts = attempts;
+    job->qbytes = sizeof(*job) + body->len;
     job->start_us = wh_now_us(sub->wh);
     job->snext = sub->jobs;
     if (sub->jobs) sub->jobs->sprev = job;
@@ -154,6 +155,7 @@ static retry_t *retry_get(webhook_t *wh, uint64_t sub_id, uint64_t seq)
 /* (Re)places r in the heap at r->due_us. */
 static void retry_schedule(webhook_t *wh, retry_t *r)
 {
+    if (r->parked_at) pool_unpark(wh, r);
     if (r->heap_idx != NOT_IN_HEAP) rheap_remove(&wh->heap, r);
     if (rheap_push(&wh->heap, r) != 0)
         wh_log(wh, 3, "out of memory: retry sub=%" PRIu64 " seq=%" PRIu64 " waits for a restart",
@@ -162,6 +164,7 @@ static void retry_schedule(webhook_t *wh, retry_t *r)
 
 static void retry_drop(webhook_t *wh, retry_t *r)
 {
+    if (r->parked_at) pool_unpark(wh, r);
     if (r->heap_idx != NOT_IN_HEAP) rheap_remove(&wh->heap, r);
     if (r->job) r->job->retry = NULL;
     htab_del(&wh->retries, &r->h);
@@ -523,26 +526,31 @@ int webhook_dispatch_at(webhook_t *wh, uint64_t seq, int64_t stored_us, const ch
         }
         job->tracked = track;
         job->stored_us = stored_us;
+        /* the body is shared by the event's deliveries: each counts its share of it */
+        job->qbytes = sizeof(*job) + len / n;
         if (pool_submit(wh, job, 1) == 0) {
             pending += (size_t)track;
             continue;
         }
-        /* queue full: keep memory bounded by recording a retry instead (no attempt made) */
+        /* queue full: keep memory bounded by waiting durably in the retry table instead. This
+         * is no attempt (attempts 0) and no back-off: it is parked and comes back as soon as the
+         * queue has room (or at once after a restart). */
         job_free(job);
         int recorded = 1;
         if (!now) now = wh_now_us(wh);
-        int64_t due = now + first_delay(wh);
-        put_retry(wh, sub->h.k1, seq, due, 0, 0, "queue full", &recorded);
+        put_retry(wh, sub->h.k1, seq, now, 0, 0, "queue full", &recorded);
         if (!recorded) pending += (size_t)track;
         retry_t *r = (retry_t *)htab_get(&wh->retries, sub->h.k1, seq);
         if (!r) r = retry_get(wh, sub->h.k1, seq);
-        if (r && !r->job) {
-            r->due_us = due;
+        if (r && !r->job && !r->parked_at) {
+            if (r->heap_idx != NOT_IN_HEAP) rheap_remove(&wh->heap, r);
+            r->due_us = now;
             r->attempts = 0;
-            retry_schedule(wh, r);
+            pool_park(wh, sub, r);
+        } else if (!r) {
+            wh_log(wh, 3, "out of memory: sub=%" PRIu64 " seq=%" PRIu64 " waits for a restart",
+                   sub->h.k1, seq);
         }
-        wh_log(wh, 2, "queue full sub=%" PRIu64 " seq=%" PRIu64 ": recorded as a retry", sub->h.k1,
-               seq);
     }
     blob_unref(body);
     if (track) {
@@ -569,8 +577,9 @@ static int on_fetch(void *ctx, const store_event_t *ev)
     return STORE_SCAN_STOP;
 }
 
-/* Starts the attempt of retry r (already out of the heap). */
-static void retry_fire(webhook_t *wh, retry_t *r, int64_t now)
+/* Starts the attempt of retry r (already out of the heap, not parked). With bounded set, a full
+ * queue parks r instead (before reading the event: parking is cheap). */
+static void retry_fire(webhook_t *wh, retry_t *r, int64_t now, int bounded)
 {
     uint64_t sub_id = r->h.k1, seq = r->h.k2;
     sub_t *sub = sub_find(wh, sub_id);
@@ -581,6 +590,10 @@ static void retry_fire(webhook_t *wh, retry_t *r, int64_t now)
         wh_log(wh, 1, "retry dropped: unknown sub=%" PRIu64 " seq=%" PRIu64, sub_id, seq);
         del_retry(wh, sub_id, seq);
         retry_drop(wh, r);
+        return;
+    }
+    if (bounded && pool_full(wh, sub)) {
+        pool_park(wh, sub, r); /* its durable record stays as it is */
         return;
     }
     fetch_t f = {NULL, 0};
@@ -605,14 +618,17 @@ static void retry_fire(webhook_t *wh, retry_t *r, int64_t now)
         job->retry = r;
         job->stored_us = f.stored_us;
         r->job = job;
-        if (pool_submit(wh, job, 1) == 0) return;
-        r->job = NULL;
-        job->retry = NULL;
-        job_free(job);
+        pool_submit(wh, job, 0); /* room was checked above (or the pump made it) */
+        return;
     }
-    /* queue full (or no memory): try again later, the durable record stays as it is */
+    /* no memory: try again later, the durable record stays as it is */
     r->due_us = now + first_delay(wh);
     retry_schedule(wh, r);
+}
+
+void retry_resume(webhook_t *wh, retry_t *r)
+{
+    retry_fire(wh, r, wh_now_us(wh), 0);
 }
 
 static void on_retry_timer(evutil_socket_t fd, short what, void *arg)
@@ -623,7 +639,7 @@ static void on_retry_timer(evutil_socket_t fd, short what, void *arg)
     for (int budget = RETRY_BATCH; budget > 0 && (r = rheap_top(&wh->heap)) && r->due_us <= now;
          budget--) {
         rheap_remove(&wh->heap, r);
-        retry_fire(wh, r, now);
+        retry_fire(wh, r, now, 1);
     }
     arm_retry_timer(wh);
 }
@@ -776,7 +792,6 @@ webhook_t *webhook_new(struct event_base *base, store_t *st, const webhook_opts_
     wh->opts.user_agent = wh->user_agent;
     if (!wh->opts.timeout_us) wh->opts.timeout_us = 45 * 1000000LL;
     if (!wh->opts.pool_size) wh->opts.pool_size = 4;
-    if (!wh->opts.max_queued) wh->opts.max_queued = 10000;
     if (!wh->opts.max_retry_after_us) wh->opts.max_retry_after_us = 3600 * 1000000LL;
     if (pool_init(wh, err, errlen) != WEBHOOK_OK) {
         webhook_free(wh);

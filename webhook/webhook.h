@@ -46,10 +46,18 @@ typedef struct {
     const int64_t
         *validation_us; /* handshake retry delays; NULL = 1s,5s,10s,30s,60s,120s,120s,120s */
     size_t n_validation;
-    size_t pool_size;       /* keep-alive connections per destination; 0 = 4 */
-    size_t max_queued;      /* deliveries queued in memory per destination before further ones are
-                               recorded as retries instead; 0 = 10000 */
-    const char *user_agent; /* NULL = "hendelse" */
+    size_t pool_size; /* keep-alive connections per destination; 0 = 4 */
+    /* Back-pressure. Deliveries wait in memory, in a per-destination FIFO, for a free connection;
+     * waiting is not an attempt. The queue is bounded in bytes (an event's body shared by several
+     * queued deliveries is counted once across them) and, optionally, in deliveries. Past either
+     * bound further deliveries to that destination wait durably instead: each is recorded in the
+     * retry table (attempts unchanged, due at once, last_error "queue full") and parked, and the
+     * parked ones move back into the queue, oldest first, when it has drained below half its
+     * bounds. A parked delivery is still a retry record (webhook_stats_t.retries_pending) but
+     * never a failed attempt and never delayed by the retry schedule. */
+    size_t max_queued;       /* deliveries; 0 = no bound but the bytes */
+    size_t max_queued_bytes; /* 0 = 64 MiB */
+    const char *user_agent;  /* NULL = "hendelse" */
     /* The longest delay a receiver's Retry-After may impose on the next attempt; 0 = 1 h. */
     int64_t max_retry_after_us;
 
@@ -80,11 +88,13 @@ typedef struct {
      * into the engine. NULL: not called. */
     void (*on_attempt)(void *ctx, uint64_t sub_id, uint64_t seq, uint32_t attempt, int status,
                        const char *error, int64_t duration_us);
-    /* Logging, same signature as the server's srv_log (level 0 debug .. 3 error). */
+    /* Logging, same signature as the server's srv_log (level 0 debug .. 3 error). Only lines at
+     * log_level or above are formatted and passed on (the hot path logs at debug). */
     void (*log)(int level, const char *module, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));
     /* Wall clock in microseconds since the epoch (tests may pass their own). */
     int64_t (*now_us)(void);
+    int log_level; /* 0 = everything */
     /* A delivery of event seq to sub_id was answered 2xx on attempt number attempt (1 = the
      * first). stored_us: the event's stored time (as given to webhook_dispatch_at, or read from
      * the store for a retry), 0 when unknown. For metrics; must not call back into the engine.
