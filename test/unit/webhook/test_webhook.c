@@ -1618,6 +1618,53 @@ static void test_on_attempt(void)
     scenario_end(wh);
 }
 
+/* Back-pressure: deliveries past the queue bound wait (parked, durably) and come back as the queue
+ * drains; none is a failed attempt, none waits for the retry schedule (10 s here). */
+static void test_backpressure(void)
+{
+    scenario_begin();
+    webhook_opts_t o = base_opts();
+    int64_t sched[] = {10 * 1000000};
+    o.retry_us = sched;
+    o.n_retry = 1;
+    o.pool_size = 1;
+    o.max_queued = 2;
+    o.on_attempt = test_on_attempt_hook;
+    webhook_t *wh = new_engine(&o);
+    nattempts = 0;
+    char u[256];
+    url(u, sizeof(u), "http", "127.0.0.1", rA.port, 140, NULL);
+    webhook_sub_set(wh, 140, u, NULL, 0);
+    uint64_t cur;
+    webhook_start(wh, &cur);
+    int a0 = count_path(&rA, "/s140");
+    uint64_t sub140[] = {140}, last = 0;
+    for (int i = 0; i < 8; i++) {
+        last = add_event();
+        dispatch(wh, last, sub140, 1);
+    }
+    webhook_stats_t sts;
+    webhook_get_stats(wh, &sts);
+    ok(sts.queued == 3 && sts.retries_pending == 5,
+       "1 queued for the free connection + 2 waiting; 5 parked (%" PRIu64 "/%" PRIu64 ")",
+       sts.queued, sts.retries_pending);
+    RUN_UNTIL(count_path(&rA, "/s140") - a0 >= 8 && durable_cursor() == last &&
+                  (load_retries(), nretries == 0),
+              2000);
+    ok(count_path(&rA, "/s140") - a0 == 8, "all 8 delivered well before the 10 s retry delay (%d)",
+       count_path(&rA, "/s140") - a0);
+    int first = 0;
+    for (int i = 0; i < nattempts; i++)
+        first += attempts_seen[i].attempt == 1 && attempts_seen[i].status == 200;
+    ok(nattempts == 8 && first == 8, "8 attempts reported, each attempt 1 with 200 (%d/%d)",
+       nattempts, first);
+    webhook_get_stats(wh, &sts);
+    ok(nretries == 0 && sts.retries_pending == 0 && sts.failed == 0 && sts.delivered == 8,
+       "no retry record left, nothing failed");
+    ok(durable_cursor() == last, "durable cursor past the last event");
+    scenario_end(wh);
+}
+
 int main(void)
 {
     snprintf(root, sizeof(root), "/tmp/test_webhook_XXXXXX");
@@ -1659,6 +1706,7 @@ int main(void)
     test_private_and_http();
     test_tls(ca, garbage);
     test_overflow_and_remove();
+    test_backpressure();
     test_dns();
     test_refused_port();
     test_literal_check();
