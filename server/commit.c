@@ -334,7 +334,7 @@ srv_pending_t *srv_pending_add(srv_t *s, evhtp_request_t *req, srv_req_t *rctx)
     }
     s->n_pending++;
     srv_arm_commit(s);
-    if (req) evhtp_request_pause(req);
+    if (req) srv_request_pause(req);
     return p;
 }
 

@@ -332,7 +332,7 @@ static void defer_reply(srv_t *s, evhtp_request_t *req, srv_req_t *rctx)
     s->ready[s->n_ready] = rctx;
     if (s->n_ready++ == 0) event_active(s->flush_ev, 0, 0);
     rctx->paused = 1;
-    evhtp_request_pause(req);
+    srv_request_pause(req);
 }
 
 static void route(srv_t *s, evhtp_request_t *req, srv_req_t *rctx);
@@ -418,6 +418,10 @@ typedef struct srv_conn {
     size_t hdr_bytes; /* --max-header-bytes: what the current request's headers took so far */
     int in_line;      /* a request line may be arriving: hold input back until it is whole */
     int reject;       /* the status to tell the client when the connection is closed on it */
+    /* A request was paused (srv_request_pause) and its reply is not yet written out: input that
+     * arrives meanwhile stays in the buffer (see on_read). Cleared when the reply has gone out. */
+    int held;
+    struct event *kick; /* runs on_read for input held behind a reply (see on_write) */
 } srv_conn_t;
 
 static evhtp_res on_body(evhtp_request_t *req, struct evbuffer *buf, void *arg)
@@ -560,9 +564,82 @@ static void send_reject(evhtp_connection_t *conn, int status)
 
 /* Longer than any request line libevhtp accepts (its parser stops at 8 KiB). */
 #define LINE_HOLD_MAX 16384
+/* How much input a connection may send ahead while its request waits for its reply; past it,
+ * reading stops until the reply is out. */
+#define HOLD_MAX (64 * 1024)
 
-/* libevhtp's own read callback, which on_read wraps (the same for every connection). */
+/* libevhtp's own read and event callbacks, which on_read and on_event wrap (the same for every
+ * connection). */
 static bufferevent_data_cb evhtp_readcb;
+static bufferevent_event_cb evhtp_eventcb;
+
+static srv_conn_t *conn_ctx(evhtp_connection_t *conn)
+{
+    evhtp_hooks_t *hooks = conn ? evhtp_connection_get_hooks(conn) : NULL;
+    return hooks ? hooks->on_connection_fini_arg : NULL;
+}
+
+/* libevhtp's pause (evhtp_request_pause) turns reading off and its resume turns it back on: two
+ * epoll_ctl calls for every request answered later, the largest kernel cost of a publish. Here only
+ * its flag is set. With the flag libevhtp stops parsing after this request (anything pipelined
+ * behind it stays in the input buffer) and its read callback does nothing; on_read and on_event
+ * hold back what arrives meanwhile, as a paused socket would, until the reply has been written
+ * (on_write). Reading stops only when a client sends more than HOLD_MAX bytes ahead; libevhtp's
+ * resume turns it back on. */
+void srv_request_pause(evhtp_request_t *req)
+{
+    evhtp_connection_t *conn = evhtp_request_get_connection(req);
+    srv_conn_t *c = conn_ctx(conn);
+    if (!c || !c->kick) { /* not a connection whose callbacks we wrap */
+        evhtp_request_pause(req);
+        return;
+    }
+    req->status = EVHTP_RES_PAUSE; /* what evhtp_request_pause does, without disabling EV_READ */
+    conn->flags |= EVHTP_CONN_FLAG_PAUSED;
+    c->held = 1;
+}
+
+/* The reply of a held request has been written out (libevhtp runs this hook from its write
+ * callback once the output is empty, and never while paused). libevhtp would go on to input held
+ * behind the reply by calling its read callback right away, past on_read's checks (a stray CRLF,
+ * a request line not yet whole): so its WAITING state is cleared here and on_read gets that input
+ * on the next pass instead, once libevhtp is done with the request. */
+static evhtp_res on_write(evhtp_connection_t *conn, void *arg)
+{
+    srv_conn_t *c = arg;
+    struct bufferevent *bev;
+    if (!c->held) return EVHTP_RES_OK;
+    c->held = 0;
+    bev = evhtp_connection_get_bev(conn);
+    if ((conn->flags & EVHTP_CONN_FLAG_WAITING) &&
+        evbuffer_get_length(bufferevent_get_input(bev))) {
+        conn->flags &= (uint16_t)~EVHTP_CONN_FLAG_WAITING;
+        if (!(bufferevent_get_enabled(bev) & EV_READ)) bufferevent_enable(bev, EV_READ);
+        event_active(c->kick, 0, 0);
+    }
+    return EVHTP_RES_OK;
+}
+
+static void on_read(struct bufferevent *bev, void *arg);
+
+static void on_kick(evutil_socket_t fd, short what, void *arg)
+{
+    srv_conn_t *c = arg;
+    (void)fd;
+    (void)what;
+    on_read(evhtp_connection_get_bev(c->conn), c->conn); /* may free the connection and c */
+}
+
+/* While a reply is pending, the end of the input (or a read error or timeout) waits like the
+ * input: libevent has turned reading off, and it is seen again once the reply is written and
+ * reading is back on. Passed on now, libevhtp would drop the connection without the reply (a
+ * client that half-closes after its request). */
+static void on_event(struct bufferevent *bev, short what, void *arg)
+{
+    srv_conn_t *c = conn_ctx(arg);
+    if (c && c->held && (what & BEV_EVENT_READING)) return;
+    evhtp_eventcb(bev, what, arg);
+}
 
 /* libevhtp 1.2.18's parser corrupts a request target that is split between two reads: its URI
  * loops (s_check_uri, s_uri in parser.c) read one byte past the end of the data and then parse
@@ -572,8 +649,12 @@ static bufferevent_data_cb evhtp_readcb;
  * target can still hit the bug.) arg is libevhtp's connection. */
 static void on_read(struct bufferevent *bev, void *arg)
 {
-    evhtp_hooks_t *hooks = evhtp_connection_get_hooks(arg);
-    srv_conn_t *c = hooks ? hooks->on_connection_fini_arg : NULL;
+    srv_conn_t *c = conn_ctx(arg);
+    if (c && c->held) {
+        if (evbuffer_get_length(bufferevent_get_input(bev)) > HOLD_MAX)
+            bufferevent_disable(bev, EV_READ);
+        return;
+    }
     if (c && c->in_line) {
         struct evbuffer *in = bufferevent_get_input(bev);
         unsigned char *first;
@@ -618,6 +699,7 @@ static void request_done(srv_req_t *rctx)
     srv_conn_t *c = rctx->conn;
     if (!c) return; /* the connection is going away */
     if (c->cur == rctx) c->cur = NULL;
+    c->held = 0; /* normally cleared by on_write already */
     c->in_line = 1;
     arm_deadline(c);
 }
@@ -661,6 +743,7 @@ static evhtp_res on_connection_fini(evhtp_connection_t *conn, void *arg)
      * not touch c any more */
     if (c->cur) c->cur->conn = NULL;
     if (c->deadline) event_free(c->deadline);
+    if (c->kick) event_free(c->kick);
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -712,10 +795,18 @@ static evhtp_res on_post_accept(evhtp_connection_t *conn, void *arg)
         bufferevent_event_cb ecb;
         void *cbarg;
         bufferevent_getcb(bev, &rcb, &wcb, &ecb, &cbarg);
-        if (rcb && (!evhtp_readcb || rcb == evhtp_readcb)) {
+        if (rcb && ecb && (!evhtp_readcb || rcb == evhtp_readcb) &&
+            (!evhtp_eventcb || ecb == evhtp_eventcb)) {
             evhtp_readcb = rcb;
+            evhtp_eventcb = ecb;
             c->in_line = 1;
-            bufferevent_setcb(bev, on_read, wcb, ecb, cbarg);
+            c->kick = event_new(s->base, -1, 0, on_kick, c);
+            if (c->kick) {
+                bufferevent_setcb(bev, on_read, wcb, on_event, cbarg);
+                evhtp_connection_set_hook(conn, evhtp_hook_on_write, (evhtp_hook)on_write, c);
+            } else {
+                bufferevent_setcb(bev, on_read, wcb, ecb, cbarg);
+            }
         }
     }
     return EVHTP_RES_OK;

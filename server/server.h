@@ -157,6 +157,12 @@ void srv_commit_now(srv_t *s);
 /* The request went away: forget it in the open batch. */
 void srv_publish_forget(srv_t *s, srv_req_t *rctx);
 
+/* Pauses a request whose reply is sent later (http.c): libevhtp parses nothing more on its
+ * connection until the reply is sent and the request resumed (evhtp_request_resume). Unlike
+ * evhtp_request_pause it leaves the socket readable (no epoll change); input that arrives meanwhile
+ * is held in the connection's buffer. */
+void srv_request_pause(evhtp_request_t *req);
+
 /* Microseconds since the Unix epoch (wall clock). */
 int64_t srv_now_us(void);
 
