@@ -35,9 +35,15 @@ typedef struct {
     const filter_json_t *data;
     str_t data_base64;
     int has_b64;
-    ext_ref_t *exts;
+    ext_ref_t *exts; /* local, or calloc'd for an event with many members */
     size_t n_exts;
+    ext_ref_t local[16];
 } draft_t;
+
+static void draft_fini(draft_t *d)
+{
+    if (d->exts != d->local) free(d->exts);
+}
 
 /* Formats the client message. It ends up inside a JSON problem body, whose writer insists on valid
  * UTF-8, so a message cut short by msglen is trimmed back to a character boundary. */
@@ -221,7 +227,9 @@ static int validate(const filter_json_t *obj, draft_t *d, char *msg, size_t msgl
         d->has_b64 = 1;
     }
 
-    d->exts = calloc(obj->count ? obj->count : 1, sizeof *d->exts);
+    d->exts = obj->count <= sizeof d->local / sizeof d->local[0]
+                  ? d->local
+                  : calloc(obj->count, sizeof *d->exts);
     if (!d->exts) return say(msg, msglen, FILTER_EVENT_ENOMEM, "Out of memory.");
     for (size_t i = 0; i < obj->count; i++) {
         const char *k = obj->keys[i];
@@ -285,13 +293,15 @@ static int validate(const filter_json_t *obj, draft_t *d, char *msg, size_t msgl
     return 0;
 }
 
+/* Every string written here comes from the parsed document (whose reader checked its UTF-8) or is
+ * ASCII made here, so the writer need not check it again. */
 static void put_member(filter_buf_t *b, const char *name, const str_t *v, int *first)
 {
     if (!*first) filter_buf_append(b, ",", 1);
     *first = 0;
-    filter_buf_json_string(b, name, strlen(name));
+    filter_buf_json_string_valid(b, name, strlen(name));
     filter_buf_append(b, ":", 1);
-    if (filter_buf_json_string(b, v->s, v->len)) b->failed = 1;
+    filter_buf_json_string_valid(b, v->s, v->len);
 }
 
 /* Copies s into the block at *pos and returns it NUL-terminated. */
@@ -312,7 +322,7 @@ int filter_event_from_json(const filter_json_t *obj, filter_event_t **out, char 
     memset(&d, 0, sizeof d);
     int rc = validate(obj, &d, msg, msglen);
     if (rc) {
-        free(d.exts);
+        draft_fini(&d);
         return rc;
     }
     if (d.data && !d.core[A_CONTENTTYPE].s) d.core[A_CONTENTTYPE] = application_json;
@@ -320,15 +330,18 @@ int filter_event_from_json(const filter_json_t *obj, filter_event_t **out, char 
     /* The canonical JSON; data_json is copied out of it. */
     filter_buf_t b;
     filter_buf_init(&b);
+    /* The canonical form is no longer than the input but for the quotes around coerced extension
+     * values and the datacontenttype default: with this room it is written without a realloc. */
+    filter_buf_reserve(&b, (obj->raw ? obj->raw_len : 0) + 2 * d.n_exts + 64);
     int first = 1;
     filter_buf_append(&b, "{", 1);
     for (int a = 0; a < A_N; a++)
         if (d.core[a].s) put_member(&b, core_names[a], &d.core[a], &first);
     for (size_t i = 0; i < d.n_exts; i++) {
         filter_buf_append(&b, ",", 1);
-        if (filter_buf_json_string(&b, d.exts[i].name.s, d.exts[i].name.len)) b.failed = 1;
+        filter_buf_json_string_valid(&b, d.exts[i].name.s, d.exts[i].name.len);
         filter_buf_append(&b, ":", 1);
-        if (filter_buf_json_string(&b, d.exts[i].value.s, d.exts[i].value.len)) b.failed = 1;
+        filter_buf_json_string_valid(&b, d.exts[i].value.s, d.exts[i].value.len);
     }
     size_t data_off = 0, data_len = 0;
     if (d.data) {
@@ -347,7 +360,7 @@ int filter_event_from_json(const filter_json_t *obj, filter_event_t **out, char 
     filter_buf_append(&b, "}", 1);
     if (filter_buf_failed(&b)) {
         filter_buf_fini(&b);
-        free(d.exts);
+        draft_fini(&d);
         return say(msg, msglen, FILTER_EVENT_ENOMEM, "Out of memory.");
     }
 
@@ -363,7 +376,7 @@ int filter_event_from_json(const filter_json_t *obj, filter_event_t **out, char 
     filter_event_t *ev = malloc(head + strings);
     if (!ev) {
         filter_buf_fini(&b);
-        free(d.exts);
+        draft_fini(&d);
         return say(msg, msglen, FILTER_EVENT_ENOMEM, "Out of memory.");
     }
     memset(ev, 0, sizeof *ev);
@@ -395,7 +408,7 @@ int filter_event_from_json(const filter_json_t *obj, filter_event_t **out, char 
         ev->data_json_len = data_len;
     }
     filter_buf_fini(&b);
-    free(d.exts);
+    draft_fini(&d);
     *out = ev;
     return FILTER_EVENT_OK;
 }

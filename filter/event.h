@@ -76,7 +76,8 @@ typedef struct {
 int filter_event_parse(const char *buf, size_t len, const filter_event_limits_t *lim,
                        filter_event_t **out, char *msg, size_t msglen);
 
-/* As filter_event_parse, from an already parsed JSON value (used for batches). */
+/* As filter_event_parse, from an already parsed JSON value (used for batches): a value of a
+ * document from filter_json_parse, whose strings are known to be valid UTF-8. */
 int filter_event_from_json(const filter_json_t *obj, filter_event_t **out, char *msg,
                            size_t msglen);
 

@@ -109,6 +109,14 @@ char *filter_buf_steal(filter_buf_t *b, size_t *len);
  * the short escapes). Returns 0, or -1 if s is not valid UTF-8 (then nothing is appended). */
 int filter_buf_json_string(filter_buf_t *b, const char *s, size_t n);
 
+/* As filter_buf_json_string for s[0..n) already known to be valid UTF-8 (a string of a parsed
+ * document, which the reader has checked, or ASCII): it is not checked again. */
+void filter_buf_json_string_valid(filter_buf_t *b, const char *s, size_t n);
+
+/* Makes room for n more bytes (and the NUL) so that appends up to that much allocate nothing.
+ * 0, or -1 when the buffer is (now) failed. */
+int filter_buf_reserve(filter_buf_t *b, size_t n);
+
 /* Appends json[0..len), which must be valid JSON text (e.g. a node's raw), without the whitespace
  * outside strings: the compact form, far cheaper than re-serialising a node. */
 void filter_buf_json_compact(filter_buf_t *b, const char *json, size_t len);

@@ -123,10 +123,23 @@ void filter_buf_json_compact(filter_buf_t *b, const char *json, size_t len)
     while (i < len) {
         char ch = json[i];
         if (ch == '"') {
-            /* skip the string: only an unescaped '"' ends it */
-            for (i++; i < len && json[i] != '"'; i++)
-                if (json[i] == '\\') i++;
-            i++;
+            /* skip the string: it ends at the first '"' not escaped, i.e. not preceded by an odd
+             * run of backslashes (memchr is far faster than a byte loop on long strings) */
+            size_t open = i, j = i + 1;
+            for (;;) {
+                const char *q = j < len ? memchr(json + j, '"', len - j) : NULL;
+                size_t k, bs = 0;
+                if (!q) {
+                    j = len;
+                    break;
+                }
+                k = (size_t)(q - json);
+                while (k - bs > open + 1 && json[k - bs - 1] == '\\')
+                    bs++;
+                j = k + 1;
+                if (!(bs & 1)) break;
+            }
+            i = j;
         } else if (ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r') {
             if (i > start) filter_buf_append(b, json + start, i - start);
             while (i < len &&
@@ -142,11 +155,17 @@ void filter_buf_json_compact(filter_buf_t *b, const char *json, size_t len)
 
 int filter_buf_json_string(filter_buf_t *b, const char *s, size_t n)
 {
+    if (n && !filter_utf8_valid(s, n)) return -1;
+    filter_buf_json_string_valid(b, s, n);
+    return 0;
+}
+
+void filter_buf_json_string_valid(filter_buf_t *b, const char *s, size_t n)
+{
     static const char hex[] = "0123456789abcdef";
     size_t i = 0;
     if (!n) s = "";
-    if (!filter_utf8_valid(s, n)) return -1;
-    if (reserve(b, n + 2)) return 0; /* failed: sticky, nothing more appended */
+    if (reserve(b, n + 2)) return; /* failed: sticky, nothing more appended */
     filter_buf_append(b, "\"", 1);
     while (i < n) {
         size_t start = i;
@@ -190,7 +209,11 @@ int filter_buf_json_string(filter_buf_t *b, const char *s, size_t n)
         }
     }
     filter_buf_append(b, "\"", 1);
-    return 0;
+}
+
+int filter_buf_reserve(filter_buf_t *b, size_t n)
+{
+    return reserve(b, n);
 }
 
 typedef struct {

@@ -987,6 +987,12 @@ static void test_json_compact(void)
         {"[\"\\\\\" , 1]", "[\"\\\\\",1]"},
         {"  7  ", "7"},
         {"{}", "{}"},
+        /* a quote after an odd run of backslashes is inside the string, after an even one ends it
+         */
+        {"[\"a\\\\\\\" b\" , 1]", "[\"a\\\\\\\" b\",1]"},
+        {"[\"a\\\\\\\\\" , 1]", "[\"a\\\\\\\\\",1]"},
+        {"{ \"\\\\\" : \"\\\\\\\"\" }", "{\"\\\\\":\"\\\\\\\"\"}"},
+        {"[\"\" , \"\" ]", "[\"\",\"\"]"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         filter_buf_t b = {0};
@@ -997,9 +1003,52 @@ static void test_json_compact(void)
     }
 }
 
+static void test_json_compact_long(void)
+{
+    /* long strings with spaces and escaped quotes at many offsets */
+    for (size_t at = 0; at < 300; at += 37) {
+        filter_buf_t in = {0}, b = {0}, want = {0};
+        filter_buf_puts(&in, "{ \"note\" : \"");
+        filter_buf_puts(&want, "{\"note\":\"");
+        for (size_t i = 0; i < 300; i++) {
+            const char *piece = i == at ? "\\\" " : i % 50 == 0 ? "\\\\ " : "x ";
+            filter_buf_puts(&in, piece);
+            filter_buf_puts(&want, piece);
+        }
+        filter_buf_puts(&in, "\" , \"n\" : [ 1 , 2 ] }");
+        filter_buf_puts(&want, "\",\"n\":[1,2]}");
+        filter_buf_json_compact(&b, in.data, in.len);
+        ok(b.len == want.len && memcmp(b.data, want.data, b.len) == 0,
+           "compact: long string, escaped quote at %zu", at);
+        filter_buf_fini(&in);
+        filter_buf_fini(&b);
+        filter_buf_fini(&want);
+    }
+}
+
+static void test_json_string_valid(void)
+{
+    filter_buf_t a = {0}, b = {0};
+    const char s[] = "caf\xc3\xa9 \"q\" \\ \n\x01";
+    ok(filter_buf_json_string(&a, s, sizeof s - 1) == 0, "json_string: valid");
+    filter_buf_json_string_valid(&b, s, sizeof s - 1);
+    ok(a.len == b.len && memcmp(a.data, b.data, a.len) == 0,
+       "json_string_valid: same output as the checking writer");
+    filter_buf_reset(&a);
+    ok(filter_buf_json_string(&a, "\xff", 1) == -1 && a.len == 0,
+       "json_string: invalid UTF-8 still refused");
+    filter_buf_fini(&a);
+    filter_buf_fini(&b);
+    filter_buf_t r = {0};
+    ok(filter_buf_reserve(&r, 1000) == 0 && r.cap >= 1001 && r.len == 0, "buf: reserve");
+    filter_buf_fini(&r);
+}
+
 int main(void)
 {
     test_json_compact();
+    test_json_compact_long();
+    test_json_string_valid();
     test_json_vt_ff();
     test_json_basic();
     test_json_nul();
