@@ -3,6 +3,7 @@
 #include "json.h"
 
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,9 +117,76 @@ typedef struct {
     yajl_handle h;
     int err; /* set when a callback stops the parse */
     char why[160];
+    /* the first slots and frames, so that a small document needs no allocation for them */
+    slot_t slot0[32];
+    frame_t frame0[8];
+    /* yajl's own allocations (handle, lexer, stacks, buffers: a few hundred bytes, a few KiB when
+     * strings have escapes) come from here while they fit (see ya_malloc) */
+    size_t yused;
+    _Alignas(max_align_t) unsigned char ybuf[6144];
 } ctx_t;
 
-static int grow(void **p, size_t *cap, size_t need, size_t elem)
+/* ---- yajl's allocator: a bump allocator over ctx.ybuf, the heap past it ----
+ *
+ * Every block carries its size in a header so that realloc can copy it; the last block grows in
+ * place. Blocks in ybuf are never freed on their own (the whole buffer goes with the parse). */
+
+typedef struct {
+    size_t size;
+    size_t pad; /* keeps the block max_align_t-aligned after the header */
+} yhdr_t;
+
+_Static_assert(sizeof(yhdr_t) == 16, "blocks stay 16-byte aligned after their header");
+
+static int in_ybuf(const ctx_t *c, const void *p)
+{
+    return (const unsigned char *)p >= c->ybuf &&
+           (const unsigned char *)p < c->ybuf + sizeof c->ybuf;
+}
+
+static void *ya_malloc(void *ctx, size_t sz)
+{
+    ctx_t *c = ctx;
+    size_t need = sizeof(yhdr_t) + ((sz + 15) & ~(size_t)15);
+    if (sz < sizeof c->ybuf && need <= sizeof c->ybuf - c->yused) {
+        yhdr_t *h = (yhdr_t *)(c->ybuf + c->yused);
+        h->size = sz;
+        c->yused += need;
+        return h + 1;
+    }
+    return malloc(sz);
+}
+
+static void ya_free(void *ctx, void *p)
+{
+    if (!in_ybuf(ctx, p)) free(p);
+}
+
+static void *ya_realloc(void *ctx, void *p, size_t sz)
+{
+    ctx_t *c = ctx;
+    yhdr_t *h;
+    void *np;
+    if (!p) return ya_malloc(ctx, sz);
+    if (!in_ybuf(c, p)) return realloc(p, sz);
+    h = (yhdr_t *)p - 1;
+    /* the last block grows (or shrinks) in place when it still fits */
+    if ((unsigned char *)p + ((h->size + 15) & ~(size_t)15) == c->ybuf + c->yused) {
+        size_t start = (size_t)((unsigned char *)p - c->ybuf);
+        size_t rounded = (sz + 15) & ~(size_t)15;
+        if (sz < sizeof c->ybuf && rounded <= sizeof c->ybuf - start) {
+            h->size = sz;
+            c->yused = start + rounded;
+            return p;
+        }
+    }
+    np = ya_malloc(ctx, sz);
+    if (np) memcpy(np, p, h->size < sz ? h->size : sz);
+    return np;
+}
+
+/* Grows *p (which starts out as the fixed array first, never freed) to hold need elements. */
+static int grow(void **p, size_t *cap, size_t need, size_t elem, const void *first)
 {
     if (need <= *cap) return 0;
     size_t nc = *cap ? *cap : 16;
@@ -126,7 +194,13 @@ static int grow(void **p, size_t *cap, size_t need, size_t elem)
         if (nc > SIZE_MAX / 2 / elem) return -1;
         nc *= 2;
     }
-    void *np = realloc(*p, nc * elem);
+    void *np;
+    if (*p == first) {
+        np = malloc(nc * elem);
+        if (np && *cap) memcpy(np, *p, *cap * elem);
+    } else {
+        np = realloc(*p, nc * elem);
+    }
     if (!np) return -1;
     *p = np;
     *cap = nc;
@@ -185,7 +259,8 @@ static int add_value(ctx_t *c, const filter_json_t *v)
         return 1;
     }
     frame_t *f = &c->frames[c->depth - 1];
-    if (grow((void **)&c->slots, &c->cap_slots, c->nslots + 1, sizeof *c->slots)) return oom(c);
+    if (grow((void **)&c->slots, &c->cap_slots, c->nslots + 1, sizeof *c->slots, c->slot0))
+        return oom(c);
     c->slots[c->nslots++] = (slot_t){v, f->key, f->key_len};
     f->key = NULL;
     f->key_len = 0;
@@ -238,7 +313,8 @@ static int open_container(ctx_t *c, filter_json_type_t t)
     if (!add_value(c, n)) return 0;
     /* yajl calls back right after consuming the '{' or '[' */
     n->raw = c->buf + yajl_get_bytes_consumed(c->h) - 1;
-    if (grow((void **)&c->frames, &c->cap_frames, c->depth + 1, sizeof *c->frames)) return oom(c);
+    if (grow((void **)&c->frames, &c->cap_frames, c->depth + 1, sizeof *c->frames, c->frame0))
+        return oom(c);
     c->frames[c->depth++] = (frame_t){n, c->nslots, NULL, 0};
     return 1;
 }
@@ -314,7 +390,7 @@ static int check_dups(ctx_t *c, const slot_t *s, size_t n)
                 }
         return 1;
     }
-    if (grow((void **)&c->sortbuf, &c->cap_sort, n, sizeof *c->sortbuf)) return oom(c);
+    if (grow((void **)&c->sortbuf, &c->cap_sort, n, sizeof *c->sortbuf, NULL)) return oom(c);
     for (size_t i = 0; i < n; i++)
         c->sortbuf[i] = (keyref_t){s[i].key, s[i].key_len};
     qsort(c->sortbuf, n, sizeof *c->sortbuf, keyref_cmp);
@@ -497,12 +573,18 @@ int filter_json_parse(const char *buf, size_t len, const filter_json_limits_t *l
     }
 
     ctx_t c;
-    memset(&c, 0, sizeof c);
+    memset(&c, 0, offsetof(ctx_t, slot0)); /* the fixed arrays need no clearing */
+    c.slots = c.slot0;
+    c.cap_slots = sizeof c.slot0 / sizeof c.slot0[0];
+    c.frames = c.frame0;
+    c.cap_frames = sizeof c.frame0 / sizeof c.frame0[0];
     c.max_depth = lim->max_depth ? lim->max_depth : 64;
     c.max_nodes = lim->max_nodes;
 
     int rc = FILTER_JSON_OK;
-    yajl_handle h = yajl_alloc(&callbacks, NULL, &c);
+    yajl_alloc_funcs af = {ya_malloc, ya_realloc, ya_free, &c};
+    c.yused = 0;
+    yajl_handle h = yajl_alloc(&callbacks, &af, &c);
     if (!h) {
         set_err(err, errlen, "out of memory");
         return FILTER_JSON_ENOMEM;
@@ -550,8 +632,8 @@ int filter_json_parse(const char *buf, size_t len, const filter_json_limits_t *l
             set_err(err, errlen, "out of memory");
         }
     }
-    free(c.slots);
-    free(c.frames);
+    if (c.slots != c.slot0) free(c.slots);
+    if (c.frames != c.frame0) free(c.frames);
     free(c.sortbuf);
     if (rc != FILTER_JSON_OK) {
         arena_release(c.arena.head);
