@@ -485,6 +485,8 @@ static long hex4(const char *p, size_t avail)
 static size_t bad_surrogate_escape(const char *b, size_t len)
 {
     int in_str = 0;
+    /* most texts have no \u escape at all: one memmem instead of a byte loop over the input */
+    if (!memmem(b, len, "\\u", 2)) return (size_t)-1;
     for (size_t i = 0; i < len; i++) {
         char ch = b[i];
         if (!in_str) {
