@@ -422,6 +422,9 @@ typedef struct srv_conn {
      * arrives meanwhile stays in the buffer (see on_read). Cleared when the reply has gone out. */
     int held;
     struct event *kick; /* runs on_read for input held behind a reply (see on_write) */
+    /* the parser's byte count at a request line's end with nothing after it read yet, else 0
+     * (lf_after_line) */
+    uint64_t line_end;
 } srv_conn_t;
 
 static evhtp_res on_body(evhtp_request_t *req, struct evbuffer *buf, void *arg)
@@ -562,6 +565,36 @@ static void send_reject(evhtp_connection_t *conn, int status)
         (void)send(conn->sock, msg, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
 }
 
+/* libevhtp 1.2.18's parser neither ends the headers nor fails on a bare LF right after a request
+ * line (parser.c, state s_done: it returns without an error): it stops reading there, libevhtp logs
+ * "ODDITY, resuming when not paused" and leaves the rest unread, and the request was answered only
+ * by the read timeout (found by fuzzing, test/fuzz/fuzz_http.c). An LF ending the headers after a
+ * header line is refused (400), so this is refused too. Called from on_headers_start (the request
+ * line has just been parsed, in a parser run over `in`, which starts at this request: on_read and
+ * drop_empty_lines dropped the empty lines before it, and a line split between runs has no LF
+ * before its end) and from on_read (a later read, while the parser has not moved past the line:
+ * its byte count is still line_end). Returns 1 if the request is to be refused. */
+static int lf_after_line(srv_conn_t *c, struct evbuffer *in, int line_parsed)
+{
+    size_t len = evbuffer_get_length(in), i = 0;
+    const unsigned char *p, *nl;
+    if (!line_parsed) {
+        /* any byte the parser takes after the line moves it on: one look is enough */
+        int at_end = c->line_end && c->line_end == htparser_get_total_bytes_read(c->conn->parser);
+        c->line_end = 0;
+        p = at_end ? evbuffer_pullup(in, 1) : NULL;
+        return p && p[0] == '\n';
+    }
+    c->line_end = 0;
+    p = len ? evbuffer_pullup(in, -1) : NULL; /* libevhtp's read callback pulled it up already */
+    while (i < len && (p[i] == '\r' || p[i] == '\n'))
+        i++;
+    nl = i < len ? memchr(p + i, '\n', len - i) : NULL;
+    if (nl && nl + 1 < p + len) return nl[1] == '\n';
+    c->line_end = htparser_get_total_bytes_read(c->conn->parser);
+    return 0;
+}
+
 /* Longer than any request line libevhtp accepts (its parser stops at 8 KiB). */
 #define LINE_HOLD_MAX 16384
 /* How much input a connection may send ahead while its request waits for its reply; past it,
@@ -677,6 +710,10 @@ static void on_read(struct bufferevent *bev, void *arg)
                 return;
             }
         }
+    } else if (c && lf_after_line(c, bufferevent_get_input(bev), 0)) {
+        c->reject = 400;
+        evhtp_connection_free(arg);
+        return;
     }
     evhtp_readcb(bev, arg); /* may free the connection and c */
 }
@@ -710,6 +747,10 @@ static evhtp_res on_headers_start(evhtp_request_t *req, void *arg)
     (void)req;
     c->hdr_bytes = 0;
     c->in_line = 0; /* the request line is parsed */
+    if (lf_after_line(c, bufferevent_get_input(evhtp_connection_get_bev(c->conn)), 1)) {
+        c->reject = 400;
+        return EVHTP_RES_ERROR;
+    }
     return EVHTP_RES_OK;
 }
 

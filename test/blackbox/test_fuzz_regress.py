@@ -6,6 +6,7 @@ import os
 import re
 import socket
 import sys
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -41,7 +42,7 @@ def post(body):
 class FuzzRegressTest(BBTestCase):
     @classmethod
     def setUpClass(cls):
-        cls.srv = cls.start_class_server("--dev", "--auth", "none", "--read-timeout", "5s")
+        cls.srv = cls.start_class_server("--dev", "--auth", "none", "--read-timeout", "30s")
 
     def test_empty_lines_between_pipelined_requests(self):
         """fuzz_http: a request followed by a stray CRLF (RFC 9112 2.2: to be ignored) and a pipelined
@@ -54,6 +55,70 @@ class FuzzRegressTest(BBTestCase):
         got = exchange(self.srv.port, data)
         self.assertEqual([int(m.group(1)) for m in STATUS_RE.finditer(got)], [200, 200, 200], got)
         self.assertTrue(got.endswith(b"Healthy"), got)
+
+    def answers_in_time(self, *pieces):
+        """Sends the pieces (0.2 s apart) and reads until the server closes; returns the statuses.
+        Fails unless the server has answered and closed within 2 s (the read timeout is 30 s)."""
+        s = socket.create_connection(("127.0.0.1", self.srv.port), timeout=5)
+        got = b""
+        try:
+            t0 = time.monotonic()
+            for i, piece in enumerate(pieces):
+                if i:
+                    time.sleep(0.2)
+                s.sendall(piece)
+            s.settimeout(2.0)
+            while True:
+                try:
+                    chunk = s.recv(65536)
+                except socket.timeout:
+                    self.fail("no answer and no close within 2 s; got %r" % got)
+                if not chunk:
+                    break
+                got += chunk
+            self.assertLess(time.monotonic() - t0, 2.0 + 0.2 * len(pieces), got)
+        finally:
+            s.close()
+        return [int(m.group(1)) for m in STATUS_RE.finditer(got)], got
+
+    def test_lf_after_request_line(self):
+        """fuzz_http: right after a request line (CRLF), a bare LF made libevhtp's parser stop
+        without an error ("ODDITY, resuming when not paused"): no answer until the read timeout.
+        It is refused at once, like an LF ending the headers after a header line."""
+        get = b"GET /health HTTP/1.1\r\n"
+        cases = [
+            (get + b"\n\n",),
+            (get + b"\n",),
+            (b"POST /events/api/v1/events HTTP/1.1\r\n\nHost: x\r\n\r\n",),
+            (get, b"\n"),                      # the LF in a later read
+            (get, b"\nHost: x\r\n\r\n"),
+            (b"GET /health HTTP/1.1\r", b"\n\n"),
+        ]
+        for pieces in cases:
+            with self.subTest(pieces=pieces):
+                statuses, got = self.answers_in_time(*pieces)
+                self.assertEqual(statuses, [400], got)
+                self.assertIn(b"Connection: close", got)
+
+    def test_lf_after_request_line_pipelined(self):
+        """The same after a pipelined request that was answered (buffered input is parsed by
+        libevhtp directly, past on_read): the first reply goes out in full, then the 400."""
+        good = b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
+        cases = [
+            (good + b"GET /health HTTP/1.1\r\n\n\n",),
+            (good + b"GET /health HTTP/1.1\r\n\n",),
+            (good + b"POST /events/api/v1/events HTTP/1.1\r\n\nHost: x\r\n\r\n",),
+            (post(json.dumps(event(resource=fresh_resource("lf")))) +
+             b"GET /health HTTP/1.1\r\n\n\n",),
+            (good + b"GET /health HTTP/1.1\r\n", b"\n"),
+        ]
+        for pieces in cases:
+            with self.subTest(pieces=pieces):
+                statuses, got = self.answers_in_time(*pieces)
+                self.assertEqual(statuses, [200, 400], got)
+                head, _, rest = got.partition(b"\r\n\r\n")
+                n = int(re.search(rb"(?i)\r\ncontent-length: *(\d+)", head).group(1))
+                self.assertTrue(rest[n:].startswith(b"HTTP/1.1 400 "), got)  # the 200 in full
 
 
 if __name__ == "__main__":
