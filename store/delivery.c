@@ -4,8 +4,10 @@
  * store_batch_t (batch.c) and store_commit (commit.c). */
 #include "store/internal.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 
 int store_meta_get_u64(store_t *st, MDB_txn *txn, const MDB_val *key, uint64_t *out)
 {
@@ -230,4 +232,20 @@ int store_get_event(store_t *st, uint64_t seq, store_scan_fn fn, void *ctx)
     }
     store_read_end(st, txn);
     return rc;
+}
+
+/* The map is mapped PROT_READ, MAP_SHARED (open_env never sets MDB_WRITEMAP): dropping its page
+ * table entries loses nothing, the next access maps the page cache's copy again. */
+int store_release_pages(store_t *st)
+{
+    if (!st) return STORE_EINVAL;
+    MDB_envinfo info;
+    int mrc = mdb_env_info(st->env, &info);
+    if (mrc != 0) return store_mdb_fail(st, "mdb_env_info", mrc);
+    if (!info.me_mapaddr) return STORE_OK; /* nothing mapped */
+    if (madvise(info.me_mapaddr, info.me_mapsize, MADV_DONTNEED) != 0) {
+        store_set_err(st, "madvise(MADV_DONTNEED): %s", strerror(errno));
+        return STORE_EIO;
+    }
+    return STORE_OK;
 }

@@ -214,6 +214,13 @@ int store_scan_subs(store_t *st, store_sub_fn fn, void *ctx);
 /* Gets one subscription record: fn is called once, or STORE_ENOTFOUND. */
 int store_get_sub(store_t *st, uint64_t id, store_sub_fn fn, void *ctx);
 
+/* Drops the store's memory-mapped pages from this process's resident set (madvise MADV_DONTNEED
+ * on the whole map), e.g. after reading every subscription at start. Safe at any time: the map is
+ * a read-only MAP_SHARED file mapping (no MDB_WRITEMAP), so its pages are clean copies of the page
+ * cache; a later read faults them in again from there (no disk read while they stay cached). Data
+ * and open transactions are unaffected. 0, or STORE_EIO (nothing changed). */
+int store_release_pages(store_t *st);
+
 /* Calls fn for every pending retry (order: by subscription, then sequence). */
 typedef int (*store_retry_fn)(void *ctx, uint64_t sub_id, uint64_t seq, const store_retry_t *r);
 int store_scan_retries(store_t *st, store_retry_fn fn, void *ctx);
