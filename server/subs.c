@@ -23,6 +23,7 @@
 #include "filter/util.h"
 #include "server/audit.h"
 #include "server/authz.h"
+#include "server/intern.h"
 #include "server/log.h"
 #include "server/register.h"
 #include "server/server.h"
@@ -31,11 +32,43 @@
 #define APPS_DOMAIN "apps.altinn.no"
 #define APP_RESOURCE_PREFIX "urn:altinn:resource:app_"
 
+/* The strings of a subscription (NULL when absent). */
+typedef struct {
+    const char *endpoint, *resource, *subject, *type, *source, *altsubject, *consumer, *created_by,
+        *created, *secret, *filters_json;
+} sub_fields_t;
+
+#define N_FIELDS 11
+
+struct srv_sub {
+    uint64_t id;
+    const char *consumer;           /* interned in srv_subs.names (NULL when absent) */
+    const char *created_by;         /* interned */
+    struct filter_dialect *filters; /* the compiled "filters" extension, or NULL */
+    /* A copy of every field (one allocation) while the create waits for its commit; NULL once it
+     * is stored: the store's record is then the one copy of the strings. */
+    sub_fields_t *pending;
+    struct srv_sub *dedupe_next;
+    uint32_t dhash;        /* dedupe_hash of its identity */
+    uint32_t refs : 24;    /* waiting requests (creates and dedupe hits) that point at it */
+    uint32_t mode : 2;     /* contentMode: webhook_mode_t */
+    uint32_t disabled : 1; /* a delivery got 410 Gone: no more deliveries until posted again */
+    uint32_t validated : 1;
+    uint32_t include_subunits : 1;
+    uint32_t deleting : 1;  /* a delete is waiting for its commit */
+    uint32_t committed : 1; /* stored: visible to matching (a create waits for its commit) */
+    uint32_t
+        failed : 1; /* its create failed to commit: freed when no waiting request points at it */
+};
+
+#define MAX_REFS ((1u << 24) - 1)
+
 struct srv_subs {
     srv_sub_t **all; /* by id, ascending (ids only grow) */
     size_t n, cap;
     srv_sub_t **dedupe; /* buckets of chains through dedupe_next; dcap is a power of two */
     size_t dcap;
+    srv_intern_t *names; /* consumers and creators */
     filter_subindex_t *index;
     store_batch_t *batch; /* subscription writes for the next commit */
     uint64_t *match_ids;
@@ -49,74 +82,119 @@ static size_t slen(const char *s)
     return s ? strlen(s) + 1 : 0;
 }
 
-/* The strings of a subscription (NULL when absent). */
-typedef struct {
-    const char *endpoint, *resource, *subject, *type, *source, *altsubject, *consumer, *created_by,
-        *created, *secret, *filters_json;
-} sub_fields_t;
-
-#define N_FIELDS 11
-
-/* Builds a subscription whose strings live in the same allocation as the struct, so 100,000 of them
- * cost one malloc each. */
-static srv_sub_t *sub_new(uint64_t id, const sub_fields_t *f)
+static const char **field_slot(sub_fields_t *f, size_t i)
 {
-    const char *src[N_FIELDS] = {f->endpoint, f->resource,   f->subject,     f->type,
-                                 f->source,   f->altsubject, f->consumer,    f->created_by,
-                                 f->created,  f->secret,     f->filters_json};
-    size_t total = sizeof(srv_sub_t);
-    srv_sub_t *sub;
-    char *p, **dst[N_FIELDS];
-
-    for (size_t i = 0; i < N_FIELDS; i++)
-        total += slen(src[i]);
-    sub = calloc(1, total);
-    if (!sub) return NULL;
-    dst[0] = &sub->endpoint;
-    dst[1] = &sub->resource;
-    dst[2] = &sub->subject;
-    dst[3] = &sub->type;
-    dst[4] = &sub->source;
-    dst[5] = &sub->altsubject;
-    dst[6] = &sub->consumer;
-    dst[7] = &sub->created_by;
-    dst[8] = &sub->created;
-    dst[9] = &sub->secret;
-    dst[10] = &sub->filters_json;
-    p = (char *)(sub + 1);
-    for (size_t i = 0; i < N_FIELDS; i++) {
-        if (!src[i]) continue;
-        size_t l = strlen(src[i]) + 1;
-        memcpy(p, src[i], l);
-        *dst[i] = p;
-        p += l;
-    }
-    sub->id = id;
-    return sub;
+    const char **slots[N_FIELDS] = {&f->endpoint, &f->resource,   &f->subject,     &f->type,
+                                    &f->source,   &f->altsubject, &f->consumer,    &f->created_by,
+                                    &f->created,  &f->secret,     &f->filters_json};
+    return slots[i];
 }
 
-static void sub_free(srv_sub_t *sub)
+/* A copy of f whose strings live in the same allocation. NULL on ENOMEM. */
+static sub_fields_t *fields_copy(const sub_fields_t *f)
 {
-    if (!sub) return;
-    filter_dialect_free(sub->filters);
-    free(sub); /* the strings live in the same block */
+    size_t total = sizeof(sub_fields_t);
+    sub_fields_t src = *f, *c;
+    char *p;
+    for (size_t i = 0; i < N_FIELDS; i++)
+        total += slen(*field_slot(&src, i));
+    c = calloc(1, total);
+    if (!c) return NULL;
+    p = (char *)(c + 1);
+    for (size_t i = 0; i < N_FIELDS; i++) {
+        const char *v = *field_slot(&src, i);
+        if (!v) continue;
+        size_t l = strlen(v) + 1;
+        memcpy(p, v, l);
+        *field_slot(c, i) = p;
+        p += l;
+    }
+    return c;
+}
+
+static uint64_t mix(uint64_t h, const char *s)
+{
+    /* FNV-1a over the string and a separator, so ("a","bc") and ("ab","c") differ */
+    if (s)
+        for (; *s; s++)
+            h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return (h ^ 0xff) * 1099511628211ULL;
+}
+
+/* The identity of a subscription for dedupe (api.md §4 step 10). */
+static uint32_t dedupe_hash(const sub_fields_t *f, int include_subunits, int mode)
+{
+    uint64_t h = 14695981039346656037ULL;
+    h = mix(h, f->resource);
+    h = mix(h, f->source);
+    h = mix(h, f->subject);
+    h = mix(h, f->type);
+    h = mix(h, f->consumer);
+    h = mix(h, f->endpoint);
+    h = mix(h, f->filters_json);
+    h = mix(h, f->secret);
+    h ^= (uint64_t)include_subunits ^ ((uint64_t)mode << 1);
+    return (uint32_t)(h ^ (h >> 32));
+}
+
+static int str_eq(const char *a, const char *b)
+{
+    return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+static int same_fields(const sub_fields_t *a, const sub_fields_t *b)
+{
+    return str_eq(a->resource, b->resource) && str_eq(a->source, b->source) &&
+           str_eq(a->subject, b->subject) && str_eq(a->type, b->type) &&
+           str_eq(a->consumer, b->consumer) && str_eq(a->endpoint, b->endpoint) &&
+           str_eq(a->filters_json, b->filters_json) && str_eq(a->secret, b->secret);
 }
 
 static const char *const mode_names[] = {"structured", "cloudevents", "binary"};
 
-/* Compiles the filters of a subscription (sub->filters_json) into sub->filters. 0, or -1 with err.
- */
-static int compile_filters(srv_sub_t *sub, char *err, size_t errlen)
+/* Builds a subscription (flags zero, not in the registry) for fields f: interns its consumer and
+ * creator, compiles its filters, and with keep set keeps a copy of f until its commit. */
+static srv_sub_t *sub_new(srv_subs_t *r, uint64_t id, const sub_fields_t *f, int include_subunits,
+                          int mode, int keep)
 {
-    filter_json_doc_t *doc;
-    int rc;
-    if (!sub->filters_json) return 0;
-    if (filter_json_parse(sub->filters_json, strlen(sub->filters_json), NULL, &doc, err, errlen) !=
-        0)
-        return -1;
-    rc = filter_dialect_compile(filter_json_root(doc), &sub->filters, err, errlen);
-    filter_json_doc_free(doc);
-    return rc == 0 ? 0 : -1;
+    srv_sub_t *sub = calloc(1, sizeof *sub);
+    char err[200];
+    if (!sub) return NULL;
+    sub->id = id;
+    sub->include_subunits = include_subunits ? 1 : 0;
+    sub->mode = (uint32_t)mode;
+    sub->dhash = dedupe_hash(f, include_subunits, mode);
+    sub->consumer = srv_intern_get(r->names, f->consumer);
+    sub->created_by = srv_intern_get(r->names, f->created_by);
+    if ((f->consumer && !sub->consumer) || (f->created_by && !sub->created_by)) goto fail;
+    if (keep && !(sub->pending = fields_copy(f))) goto fail;
+    if (f->filters_json) {
+        filter_json_doc_t *doc;
+        int rc;
+        if (filter_json_parse(f->filters_json, strlen(f->filters_json), NULL, &doc, err,
+                              sizeof err) != 0)
+            goto fail;
+        rc = filter_dialect_compile(filter_json_root(doc), &sub->filters, err, sizeof err);
+        filter_json_doc_free(doc);
+        if (rc != 0) goto fail;
+    }
+    return sub;
+fail:
+    srv_intern_put(r->names, sub->consumer);
+    srv_intern_put(r->names, sub->created_by);
+    free(sub->pending);
+    free(sub);
+    return NULL;
+}
+
+static void sub_free(srv_subs_t *r, srv_sub_t *sub)
+{
+    if (!sub) return;
+    filter_dialect_free(sub->filters);
+    srv_intern_put(r->names, sub->consumer);
+    srv_intern_put(r->names, sub->created_by);
+    free(sub->pending);
+    free(sub);
 }
 
 static void put_str(filter_buf_t *b, const char *key, const char *v)
@@ -126,28 +204,29 @@ static void put_str(filter_buf_t *b, const char *key, const char *v)
     if (filter_buf_json_string(b, v, strlen(v)) != 0) filter_buf_puts(b, "\"\"");
 }
 
-/* The JSON of a subscription: what GET answers (with_secret 0), and what the store keeps (1). */
-static void sub_json(filter_buf_t *b, const srv_sub_t *sub, int with_secret)
+/* The JSON of a subscription (its strings f, its flags sub): what GET answers (with_secret 0), and
+ * what the store keeps (1). */
+static void sub_json(filter_buf_t *b, const srv_sub_t *sub, const sub_fields_t *f, int with_secret)
 {
     filter_buf_printf(b, "{\"id\":%llu", (unsigned long long)sub->id);
-    put_str(b, "endPoint", sub->endpoint);
-    put_str(b, "resourceFilter", sub->resource);
-    put_str(b, "subjectFilter", sub->subject);
-    put_str(b, "typeFilter", sub->type);
-    put_str(b, "sourceFilter", sub->source);
-    put_str(b, "alternativeSubjectFilter", sub->altsubject);
-    put_str(b, "consumer", sub->consumer);
-    put_str(b, "createdBy", sub->created_by);
-    put_str(b, "created", sub->created);
+    put_str(b, "endPoint", f->endpoint);
+    put_str(b, "resourceFilter", f->resource);
+    put_str(b, "subjectFilter", f->subject);
+    put_str(b, "typeFilter", f->type);
+    put_str(b, "sourceFilter", f->source);
+    put_str(b, "alternativeSubjectFilter", f->altsubject);
+    put_str(b, "consumer", f->consumer);
+    put_str(b, "createdBy", f->created_by);
+    put_str(b, "created", f->created);
     filter_buf_printf(b, ",\"validated\":%s,\"includeSubunits\":%s",
                       sub->validated ? "true" : "false", sub->include_subunits ? "true" : "false");
-    if (sub->filters_json) {
+    if (f->filters_json) {
         filter_buf_puts(b, ",\"filters\":");
-        filter_buf_puts(b, sub->filters_json);
+        filter_buf_puts(b, f->filters_json);
     }
     if (sub->mode) filter_buf_printf(b, ",\"contentMode\":\"%s\"", mode_names[sub->mode]);
     if (sub->disabled) filter_buf_puts(b, ",\"disabled\":true");
-    if (with_secret) put_str(b, "signingSecret", sub->secret);
+    if (with_secret) put_str(b, "signingSecret", f->secret);
     filter_buf_puts(b, "}");
 }
 
@@ -163,83 +242,78 @@ static int jtrue(const filter_json_t *obj, const char *name)
     return v && v->type == FILTER_JSON_TRUE;
 }
 
-static srv_sub_t *sub_from_record(uint64_t id, const void *rec, size_t len)
-{
+/* A stored record, parsed: f points into doc and fj (rec_fini frees them). */
+typedef struct {
     filter_json_doc_t *doc;
+    filter_buf_t fj;
+    sub_fields_t f;
+    int validated, include_subunits, disabled, mode;
+    int rc; /* of the store_get_sub callback */
+} rec_t;
+
+static void rec_fini(rec_t *r)
+{
+    filter_buf_fini(&r->fj);
+    filter_json_doc_free(r->doc);
+    r->doc = NULL;
+}
+
+/* Parses a stored record into r (zeroed by the caller). 0, or -1 (rec_fini still needed). */
+static int rec_parse(rec_t *r, const void *rec, size_t len)
+{
     const filter_json_t *o, *f;
-    srv_sub_t *sub = NULL;
-    filter_buf_t fj = {0};
-    char err[200];
-    if (filter_json_parse(rec, len, NULL, &doc, NULL, 0) != 0) return NULL;
-    o = filter_json_root(doc);
+    const char *m;
+    if (filter_json_parse(rec, len, NULL, &r->doc, NULL, 0) != 0) return -1;
+    o = filter_json_root(r->doc);
+    if (o->type != FILTER_JSON_OBJECT || !jstr(o, "endPoint") || !jstr(o, "resourceFilter"))
+        return -1;
     f = filter_json_get(o, "filters");
-    if (f) filter_buf_json_value(&fj, f);
-    if (o->type == FILTER_JSON_OBJECT && jstr(o, "endPoint") && jstr(o, "resourceFilter") &&
-        !filter_buf_failed(&fj)) {
-        sub_fields_t fields = {jstr(o, "endPoint"),      jstr(o, "resourceFilter"),
-                               jstr(o, "subjectFilter"), jstr(o, "typeFilter"),
-                               jstr(o, "sourceFilter"),  jstr(o, "alternativeSubjectFilter"),
-                               jstr(o, "consumer"),      jstr(o, "createdBy"),
-                               jstr(o, "created"),       jstr(o, "signingSecret"),
-                               f ? fj.data : NULL};
-        sub = sub_new(id, &fields);
-        if (sub) {
-            const char *m = jstr(o, "contentMode");
-            sub->validated = jtrue(o, "validated");
-            sub->include_subunits = jtrue(o, "includeSubunits");
-            sub->disabled = jtrue(o, "disabled");
-            for (int i = 0; m && i < 3; i++)
-                if (strcmp(m, mode_names[i]) == 0) sub->mode = i;
-            if (compile_filters(sub, err, sizeof err) != 0) {
-                sub_free(sub);
-                sub = NULL;
-            }
-        }
+    if (f) filter_buf_json_value(&r->fj, f);
+    if (filter_buf_failed(&r->fj)) return -1;
+    r->f = (sub_fields_t){
+        jstr(o, "endPoint"),      jstr(o, "resourceFilter"), jstr(o, "subjectFilter"),
+        jstr(o, "typeFilter"),    jstr(o, "sourceFilter"),   jstr(o, "alternativeSubjectFilter"),
+        jstr(o, "consumer"),      jstr(o, "createdBy"),      jstr(o, "created"),
+        jstr(o, "signingSecret"), f ? r->fj.data : NULL};
+    r->validated = jtrue(o, "validated");
+    r->include_subunits = jtrue(o, "includeSubunits");
+    r->disabled = jtrue(o, "disabled");
+    m = jstr(o, "contentMode");
+    for (int i = 0; m && i < 3; i++)
+        if (strcmp(m, mode_names[i]) == 0) r->mode = i;
+    return 0;
+}
+
+static int on_rec(void *ctx, uint64_t id, const void *rec, size_t len)
+{
+    rec_t *r = ctx;
+    (void)id;
+    r->rc = rec_parse(r, rec, len);
+    return STORE_SCAN_STOP;
+}
+
+/* The strings of sub into r->f: its pending copy, or else its stored record read back (the strings
+ * of a subscription never change after its create, only its flags, which are in memory). 0, or -1
+ * (logged); rec_fini(r) is needed in both cases. */
+static int sub_fields(srv_t *s, const srv_sub_t *sub, rec_t *r)
+{
+    int rc;
+    memset(r, 0, sizeof *r);
+    if (sub->pending) {
+        r->f = *sub->pending;
+        return 0;
     }
-    filter_buf_fini(&fj);
-    filter_json_doc_free(doc);
-    return sub;
+    r->rc = -1;
+    rc = store_get_sub(s->store, sub->id, on_rec, r);
+    if (rc != 0 || r->rc != 0) {
+        srv_log(SRV_LOG_ERROR, "subs", "cannot read stored subscription id=%llu error=\"%s\"",
+                (unsigned long long)sub->id, rc ? store_strerror(rc) : "does not decode");
+        return -1;
+    }
+    return 0;
 }
 
 /* ---- the registry ---- */
-
-static int str_eq(const char *a, const char *b)
-{
-    return (!a && !b) || (a && b && strcmp(a, b) == 0);
-}
-
-static uint64_t mix(uint64_t h, const char *s)
-{
-    /* FNV-1a over the string and a separator, so ("a","bc") and ("ab","c") differ */
-    if (s)
-        for (; *s; s++)
-            h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    return (h ^ 0xff) * 1099511628211ULL;
-}
-
-/* The identity of a subscription for dedupe (api.md §4 step 10). */
-static uint64_t dedupe_hash(const srv_sub_t *s)
-{
-    uint64_t h = 14695981039346656037ULL;
-    h = mix(h, s->resource);
-    h = mix(h, s->source);
-    h = mix(h, s->subject);
-    h = mix(h, s->type);
-    h = mix(h, s->consumer);
-    h = mix(h, s->endpoint);
-    h = mix(h, s->filters_json);
-    h = mix(h, s->secret);
-    return h ^ (uint64_t)s->include_subunits ^ ((uint64_t)s->mode << 1);
-}
-
-static int same_sub(const srv_sub_t *a, const srv_sub_t *b)
-{
-    return str_eq(a->resource, b->resource) && str_eq(a->source, b->source) &&
-           str_eq(a->subject, b->subject) && str_eq(a->type, b->type) &&
-           str_eq(a->consumer, b->consumer) && str_eq(a->endpoint, b->endpoint) &&
-           str_eq(a->filters_json, b->filters_json) && str_eq(a->secret, b->secret) &&
-           a->mode == b->mode && a->include_subunits == b->include_subunits;
-}
 
 static int dedupe_grow(srv_subs_t *r)
 {
@@ -249,7 +323,7 @@ static int dedupe_grow(srv_subs_t *r)
     for (size_t i = 0; i < r->dcap; i++) {
         srv_sub_t *s = r->dedupe[i], *next;
         for (; s; s = next) {
-            size_t k = dedupe_hash(s) & (ncap - 1);
+            size_t k = s->dhash & (ncap - 1);
             next = s->dedupe_next;
             s->dedupe_next = nb[k];
             nb[k] = s;
@@ -261,11 +335,23 @@ static int dedupe_grow(srv_subs_t *r)
     return 0;
 }
 
-static srv_sub_t *dedupe_find(const srv_subs_t *r, const srv_sub_t *like)
+/* The live subscription with the identity f (hash h, flags include_subunits and mode), or NULL.
+ * Candidates with the same hash are confirmed field by field (stored ones read back). */
+static srv_sub_t *dedupe_find(srv_t *s, const sub_fields_t *f, uint32_t h, int include_subunits,
+                              int mode)
 {
+    const srv_subs_t *r = s->subs;
     if (!r->dcap) return NULL;
-    for (srv_sub_t *s = r->dedupe[dedupe_hash(like) & (r->dcap - 1)]; s; s = s->dedupe_next)
-        if (!s->deleting && same_sub(s, like)) return s;
+    for (srv_sub_t *c = r->dedupe[h & (r->dcap - 1)]; c; c = c->dedupe_next) {
+        rec_t rec;
+        int same;
+        if (c->dhash != h || c->deleting || c->include_subunits != (unsigned)!!include_subunits ||
+            c->mode != (unsigned)mode)
+            continue;
+        same = sub_fields(s, c, &rec) == 0 && same_fields(&rec.f, f);
+        rec_fini(&rec);
+        if (same) return c;
+    }
     return NULL;
 }
 
@@ -288,7 +374,8 @@ static srv_sub_t *reg_get(const srv_subs_t *r, uint64_t id)
     return pos < 0 ? NULL : r->all[pos];
 }
 
-/* Adds sub (its id above every other id) to the list and the dedupe table. */
+/* Adds sub (its id above every other id) to the list and the dedupe table (chains of about one:
+ * the hash is compared before any string). */
 static int reg_add(srv_subs_t *r, srv_sub_t *sub)
 {
     size_t k;
@@ -299,10 +386,10 @@ static int reg_add(srv_subs_t *r, srv_sub_t *sub)
         r->all = a;
         r->cap = cap;
     }
-    if ((r->n + 1) * 2 > r->dcap && dedupe_grow(r) != 0) return -1;
+    if (r->n + 1 > r->dcap && dedupe_grow(r) != 0) return -1;
     HND_CHECK(r->n == 0 || r->all[r->n - 1]->id < sub->id);
     r->all[r->n++] = sub;
-    k = dedupe_hash(sub) & (r->dcap - 1);
+    k = sub->dhash & (r->dcap - 1);
     sub->dedupe_next = r->dedupe[k];
     r->dedupe[k] = sub;
     return 0;
@@ -316,7 +403,7 @@ static void reg_remove(srv_subs_t *r, srv_sub_t *sub)
         memmove(&r->all[pos], &r->all[pos + 1], (r->n - (size_t)pos - 1) * sizeof *r->all);
         r->n--;
     }
-    for (pp = &r->dedupe[dedupe_hash(sub) & (r->dcap - 1)]; *pp; pp = &(*pp)->dedupe_next)
+    for (pp = &r->dedupe[sub->dhash & (r->dcap - 1)]; *pp; pp = &(*pp)->dedupe_next)
         if (*pp == sub) {
             *pp = sub->dedupe_next;
             break;
@@ -343,13 +430,14 @@ static int secret_decode(const char *secret, unsigned char key[64])
     return len;
 }
 
-/* Makes a stored subscription live: match index and delivery engine. */
-static int activate(srv_t *s, srv_sub_t *sub)
+/* Makes a stored subscription live (its strings f): match index and delivery engine, which keep
+ * their own copies of what they need. */
+static int activate(srv_t *s, srv_sub_t *sub, const sub_fields_t *f)
 {
-    filter_sub_spec_t spec = {sub->id, sub->resource, sub->subject, sub->type, sub->source};
+    filter_sub_spec_t spec = {sub->id, f->resource, f->subject, f->type, f->source};
     unsigned char key[64];
-    int klen = secret_decode(sub->secret, key);
-    webhook_sub_opts_t o = {sub->endpoint, klen > 0 ? key : NULL, klen > 0 ? (size_t)klen : 0,
+    int klen = secret_decode(f->secret, key);
+    webhook_sub_opts_t o = {f->endpoint, klen > 0 ? key : NULL, klen > 0 ? (size_t)klen : 0,
                             (webhook_mode_t)sub->mode};
     if (filter_subindex_add(s->subs->index, &spec, sub) != 0) return -1;
     if (webhook_sub_config(s->webhook, sub->id, &o) != 0) {
@@ -388,18 +476,32 @@ static void handshake(srv_t *s, srv_sub_t *sub)
 static int load_one(void *ctx, uint64_t id, const void *rec, size_t len)
 {
     srv_t *s = ctx;
-    srv_sub_t *sub = sub_from_record(id, rec, len);
+    rec_t r = {0};
+    srv_sub_t *sub = NULL;
+    int ret = STORE_SCAN_CONTINUE;
+    if (rec_parse(&r, rec, len) == 0)
+        sub = sub_new(s->subs, id, &r.f, r.include_subunits, r.mode, 0);
     if (!sub) {
         srv_log(SRV_LOG_ERROR, "subs", "stored subscription does not decode id=%llu",
                 (unsigned long long)id);
-        return STORE_SCAN_CONTINUE;
+    } else {
+        sub->validated = r.validated ? 1 : 0;
+        sub->disabled = r.disabled ? 1 : 0;
+        if (reg_add(s->subs, sub) != 0) {
+            sub_free(s->subs, sub);
+            sub = NULL;
+        } else if (activate(s, sub, &r.f) != 0) {
+            reg_remove(s->subs, sub);
+            sub_free(s->subs, sub);
+            sub = NULL;
+        }
+        if (!sub) {
+            srv_log(SRV_LOG_ERROR, "subs", "out of memory loading subscriptions");
+            ret = STORE_SCAN_STOP;
+        }
     }
-    if (reg_add(s->subs, sub) != 0 || activate(s, sub) != 0) {
-        srv_log(SRV_LOG_ERROR, "subs", "out of memory loading subscriptions");
-        sub_free(sub);
-        return STORE_SCAN_STOP;
-    }
-    return STORE_SCAN_CONTINUE;
+    rec_fini(&r);
+    return ret;
 }
 
 int srv_subs_open(srv_t *s)
@@ -410,7 +512,8 @@ int srv_subs_open(srv_t *s)
     s->subs = r;
     r->index = filter_subindex_new();
     r->batch = store_batch_new();
-    if (!r->index || !r->batch) return -1;
+    r->names = srv_intern_new();
+    if (!r->index || !r->batch || !r->names) return -1;
     rc = store_scan_subs(s->store, load_one, s);
     if (rc != 0) {
         srv_log(SRV_LOG_ERROR, "subs", "cannot read subscriptions error=\"%s\"",
@@ -421,6 +524,12 @@ int srv_subs_open(srv_t *s)
     for (size_t i = 0; i < r->n; i++)
         if (!r->all[i]->validated) handshake(s, r->all[i]);
     srv_log(SRV_LOG_INFO, "subs", "loaded subscriptions=%zu", r->n);
+    /* The scan touched every subscription's pages of the store's map; from now on the records are
+     * read only for GET, lists and rewrites, so the pages need not stay in the resident set. */
+    rc = store_release_pages(s->store);
+    if (rc != 0)
+        srv_log(SRV_LOG_WARN, "subs", "cannot release store pages error=\"%s\"",
+                store_last_error(s->store));
     return 0;
 }
 
@@ -429,9 +538,10 @@ void srv_subs_close(srv_t *s)
     srv_subs_t *r = s->subs;
     if (!r) return;
     for (size_t i = 0; i < r->n; i++)
-        sub_free(r->all[i]);
+        sub_free(r, r->all[i]);
     free(r->all);
     free(r->dedupe);
+    srv_intern_free(r->names);
     free(r->match_ids);
     filter_subindex_free(r->index);
     store_batch_free(r->batch);
@@ -531,9 +641,14 @@ const uint64_t *srv_subs_match_ids(srv_t *s)
 static int put_record(srv_t *s, const srv_sub_t *sub)
 {
     filter_buf_t b = {0};
-    int rc;
-    sub_json(&b, sub, 1);
-    rc = filter_buf_failed(&b) ? -1 : store_batch_put_sub(s->subs->batch, sub->id, b.data, b.len);
+    rec_t r;
+    int rc = -1;
+    if (sub_fields(s, sub, &r) == 0) {
+        sub_json(&b, sub, &r.f, 1);
+        rc = filter_buf_failed(&b) ? -1
+                                   : store_batch_put_sub(s->subs->batch, sub->id, b.data, b.len);
+    }
+    rec_fini(&r);
     filter_buf_fini(&b);
     if (rc == 0) srv_arm_commit(s);
     return rc;
@@ -603,17 +718,23 @@ static void reply_sub(srv_t *s, evhtp_request_t *req, int status, const srv_sub_
 {
     filter_buf_t b = {0};
     char loc[64];
+    rec_t r;
+    if (sub_fields(s, sub, &r) != 0) {
+        rec_fini(&r);
+        srv_reply_empty(req, 500);
+        return;
+    }
     if (status == 201) {
         snprintf(loc, sizeof loc, "/events/api/v1/subscriptions/%llu", (unsigned long long)sub->id);
         evhtp_headers_add_header(req->headers_out, evhtp_header_new("Location", loc, 0, 1));
     }
-    sub_json(&b, sub, 0);
+    sub_json(&b, sub, &r.f, 0);
+    rec_fini(&r);
     if (filter_buf_failed(&b))
         srv_reply_empty(req, 500);
     else
         srv_reply_text(req, status, "application/json; charset=utf-8", b.data, b.len);
     filter_buf_fini(&b);
-    (void)s;
 }
 
 /* ---- the commit ---- */
@@ -638,10 +759,11 @@ void srv_subs_finish(srv_t *s, srv_pending_t *entries, size_t n, int rc)
             sub->refs--;
             if (sub->failed) { /* its create failed in an earlier commit */
                 if (p->req) srv_reply_empty(p->req, 500);
-                if (sub->refs == 0) sub_free(sub);
+                if (sub->refs == 0) sub_free(r, sub);
                 continue;
             }
-            if (rc == 0 && !sub->committed && activate(s, sub) != 0) rc = STORE_ENOMEM;
+            if (rc == 0 && !sub->committed && activate(s, sub, sub->pending) != 0)
+                rc = STORE_ENOMEM;
             if (rc != 0 && !sub->committed) {
                 reg_remove(r, sub);
                 if (p->req)
@@ -651,7 +773,7 @@ void srv_subs_finish(srv_t *s, srv_pending_t *entries, size_t n, int rc)
                                       "The subscription could not be stored.");
                 /* a dedupe hit waiting for a later commit may still point at it */
                 sub->failed = 1;
-                if (sub->refs == 0) sub_free(sub);
+                if (sub->refs == 0) sub_free(r, sub);
                 continue;
             }
             if (rc != 0) { /* a dedupe hit on a subscription committed earlier */
@@ -660,6 +782,9 @@ void srv_subs_finish(srv_t *s, srv_pending_t *entries, size_t n, int rc)
             }
             if (p->req) reply_sub(s, p->req, 201, sub);
             handshake(s, sub);
+            /* stored now: from here on its strings are read back from the store */
+            free(sub->pending);
+            sub->pending = NULL;
         } else if (p->kind == SRV_PENDING_SUB_DELETE) {
             p->kind = SRV_PENDING_DONE;
             if (rc != 0) {
@@ -675,7 +800,7 @@ void srv_subs_finish(srv_t *s, srv_pending_t *entries, size_t n, int rc)
                 srv_log(SRV_LOG_WARN, "subs", "cannot queue cleanup of deleted id=%llu",
                         (unsigned long long)sub->id);
             reg_remove(r, sub);
-            sub_free(sub);
+            sub_free(r, sub);
             if (p->req) srv_reply_empty(p->req, 200);
         }
     }
@@ -810,7 +935,9 @@ static const char *bad_field_type(const filter_json_t *root, sub_req_t *q)
 
 static int add_pending(srv_t *s, evhtp_request_t *req, srv_req_t *rctx, int kind, srv_sub_t *sub)
 {
-    srv_pending_t *p = srv_pending_add(s, req, rctx);
+    srv_pending_t *p;
+    if (kind == SRV_PENDING_SUB_CREATE && sub->refs == MAX_REFS) return -1;
+    p = srv_pending_add(s, req, rctx);
     if (!p) return -1;
     p->kind = kind;
     p->sub = sub;
@@ -1019,18 +1146,12 @@ static void handle_create(srv_t *s, evhtp_request_t *req, srv_req_t *rctx, const
                           created,
                           q.secret,
                           q.filters ? filters_json.data : NULL};
-        sub = sub_new(store_sub_next_id(s->store), &f);
+        uint64_t new_id = store_sub_next_id(s->store); /* taken even by a dedupe hit, as always */
+        dup =
+            dedupe_find(s, &f, dedupe_hash(&f, q.include_subunits, mode), q.include_subunits, mode);
+        sub = dup ? NULL : sub_new(s->subs, new_id, &f, q.include_subunits, mode, 1);
     }
-    if (!sub || compile_filters(sub, err, sizeof err) != 0) {
-        sub_free(sub);
-        srv_reply_empty(req, 500);
-        goto out;
-    }
-    sub->include_subunits = q.include_subunits;
-    sub->mode = mode;
-    dup = dedupe_find(s->subs, sub);
     if (dup) {
-        sub_free(sub);
         if (dup->committed) {
             if (dup->disabled) { /* posting it again re-enables it, after a new handshake */
                 dup->disabled = 0;
@@ -1048,20 +1169,24 @@ static void handle_create(srv_t *s, evhtp_request_t *req, srv_req_t *rctx, const
         }
         goto out;
     }
+    if (!sub) {
+        srv_reply_empty(req, 500);
+        goto out;
+    }
     if (reg_add(s->subs, sub) != 0) {
-        sub_free(sub);
+        sub_free(s->subs, sub);
         srv_reply_empty(req, 500);
         goto out;
     }
     if (put_record(s, sub) != 0) {
         reg_remove(s->subs, sub);
-        sub_free(sub);
+        sub_free(s->subs, sub);
         srv_reply_empty(req, 500);
     } else if (add_pending(s, req, rctx, SRV_PENDING_SUB_CREATE, sub) != 0) {
         /* the record is in the batch already: delete it again behind itself */
         store_batch_del_sub(s->subs->batch, sub->id);
         reg_remove(s->subs, sub);
-        sub_free(sub);
+        sub_free(s->subs, sub);
         srv_reply_empty(req, 500);
     } else {
         srv_audit_sub(s->subs->batch, "created", sub->id, consumer);
@@ -1197,18 +1322,25 @@ int srv_subs_route(srv_t *s, evhtp_request_t *req, srv_req_t *rctx, const char *
     if (route == R_LIST) {
         filter_buf_t b = {0};
         size_t n = 0;
+        int failed = 0;
+        /* created_by is interned: one pointer comparison per subscription */
+        const char *mine = has_consumer ? srv_intern_find(s->subs->names, consumer) : NULL;
         filter_buf_puts(&b, "{\"count\":");
         /* count first: written after the list is built */
         filter_buf_puts(&b, "0000000000,\"subscriptions\":[");
-        for (size_t i = 0; has_consumer && i < s->subs->n; i++) {
+        for (size_t i = 0; mine && !failed && i < s->subs->n; i++) {
+            rec_t rec;
             sub = s->subs->all[i];
-            if (!sub->committed || sub->deleting || strcmp(sub->created_by, consumer) != 0)
-                continue;
+            if (!sub->committed || sub->deleting || sub->created_by != mine) continue;
             if (n++) filter_buf_puts(&b, ",");
-            sub_json(&b, sub, 0);
+            if (sub_fields(s, sub, &rec) == 0)
+                sub_json(&b, sub, &rec.f, 0);
+            else
+                failed = 1;
+            rec_fini(&rec);
         }
         filter_buf_puts(&b, "]}");
-        if (filter_buf_failed(&b)) {
+        if (failed || filter_buf_failed(&b)) {
             filter_buf_fini(&b);
             srv_reply_empty(req, 500);
             return 1;
@@ -1231,7 +1363,7 @@ int srv_subs_route(srv_t *s, evhtp_request_t *req, srv_req_t *rctx, const char *
         srv_reply_empty(req, 404);
         return 1;
     }
-    if (!has_consumer || strcmp(sub->created_by, consumer) != 0) {
+    if (!has_consumer || !sub->created_by || strcmp(sub->created_by, consumer) != 0) {
         srv_reply_empty(req, 403);
         return 1;
     }

@@ -12,31 +12,11 @@
 struct srv;
 struct srv_req;
 
-/* One subscription as the server knows it. Strings are owned (NULL when absent). */
-typedef struct srv_sub {
-    uint64_t id;
-    char *endpoint;
-    char *resource;
-    char *subject;
-    char *type;
-    char *source;
-    char *altsubject;
-    char *consumer;
-    char *created_by;
-    char *created;
-    char *secret;       /* signingSecret as given ("whsec_..."): write-only, never output */
-    char *filters_json; /* the "filters" extension as compact JSON, or NULL */
-    struct filter_dialect *filters; /* compiled filters_json */
-    int mode;                       /* contentMode: webhook_mode_t */
-    int disabled; /* a delivery got 410 Gone: no more deliveries until posted again */
-    int validated;
-    int include_subunits;
-    int deleting;  /* a delete is waiting for its commit */
-    int committed; /* stored: visible to matching (a create waits for its commit) */
-    int failed;    /* its create failed to commit: freed when no waiting request points at it */
-    int refs;      /* waiting requests (creates and dedupe hits) that point at it */
-    struct srv_sub *dedupe_next;
-} srv_sub_t;
+/* One subscription as the server knows it (private to subs.c). Memory: the registry keeps only
+ * what matching, ownership checks and dedupe need (flags, the interned consumer and createdBy, the
+ * compiled "filters", a dedupe hash); the full record lives in the store and is read back for GET,
+ * lists and rewrites, except while a create waits for its commit. */
+typedef struct srv_sub srv_sub_t;
 
 typedef struct srv_subs srv_subs_t;
 
