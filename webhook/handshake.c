@@ -58,94 +58,102 @@ static void hs_start(webhook_t *wh, sub_t *sub);
 
 static void on_hs_timer(evutil_socket_t fd, short what, void *arg);
 
-/* Arms the handshake retry timer of sub, creating it if needed. 0, or -1 without memory. */
+/* Arms the handshake retry timer of sub (which has a handshake), creating it if needed. 0, or -1
+ * without memory. */
 static int hs_arm(webhook_t *wh, sub_t *sub, const struct timeval *tv)
 {
-    if (!sub->hs_timer) sub->hs_timer = evtimer_new(wh->base, on_hs_timer, sub);
-    return sub->hs_timer ? event_add(sub->hs_timer, tv) : -1;
+    hs_t *hs = sub->hs;
+    if (!hs->timer) hs->timer = evtimer_new(wh->base, on_hs_timer, sub);
+    return hs->timer ? event_add(hs->timer, tv) : -1;
+}
+
+/* Frees sub's handshake state (its job, if any, must already be gone). The state, and its retry
+ * timer, exist only while a handshake is pending: with 100,000 validated subscriptions they would
+ * cost megabytes for nothing. */
+static void hs_free(sub_t *sub)
+{
+    hs_t *hs = sub->hs;
+    if (!hs) return;
+    WH_CHECK(!hs->job);
+    if (hs->timer) event_free(hs->timer);
+    blob_unref(hs->body);
+    free(hs);
+    sub->hs = NULL;
 }
 
 void handshake_done(webhook_t *wh, job_t *job, int status, const char *err)
 {
     sub_t *sub = job->sub;
+    hs_t *hs = sub->hs;
     uint64_t id = sub->h.k1;
     int64_t retry_after = job->retry_after_us;
-    sub->hs_job = NULL;
+    WH_CHECK(hs && hs->job == job);
+    hs->job = NULL;
     job_free(job);
     if (status >= 200 && status < 300) {
-        blob_unref(sub->hs_body);
-        sub->hs_body = NULL;
-        hs_timer_drop(sub);
+        hs_free(sub);
         wh_log(wh, 1, "handshake validated sub=%" PRIu64 " status=%d", id, status);
         /* last: the server may change this subscription from inside the hook */
         if (wh->opts.on_validated) wh->opts.on_validated(wh->opts.ctx, id);
         return;
     }
-    sub->hs_failed++;
-    if (sub->hs_failed <= wh->opts.n_validation) {
-        int64_t d = wh->validation_us[sub->hs_failed - 1];
+    hs->failed++;
+    if (hs->failed <= wh->opts.n_validation) {
+        int64_t d = wh->validation_us[hs->failed - 1];
         if (retry_after > wh->opts.max_retry_after_us) retry_after = wh->opts.max_retry_after_us;
         if (retry_after > d) d = retry_after;
         wh_log(wh, 2, "handshake failed sub=%" PRIu64 " attempt=%zu status=%d error=\"%s\"", id,
-               sub->hs_failed, status, err);
+               hs->failed, status, err);
         struct timeval tv = {(time_t)(d / 1000000), (suseconds_t)(d % 1000000)};
         if (hs_arm(wh, sub, &tv) != 0) {
             wh_log(wh, 3, "out of memory: handshake sub=%" PRIu64 " given up", id);
-            blob_unref(sub->hs_body);
-            sub->hs_body = NULL;
+            hs_free(sub);
         }
     } else {
         wh_log(wh, 2, "handshake given up sub=%" PRIu64 " attempts=%zu status=%d error=\"%s\"", id,
-               sub->hs_failed, status, err);
-        blob_unref(sub->hs_body);
-        sub->hs_body = NULL;
-        hs_timer_drop(sub);
-    }
-}
-
-/* The retry timer of a handshake exists only while a handshake is pending: with 100,000
- * validated subscriptions a timer each would cost megabytes for nothing. */
-void hs_timer_drop(sub_t *sub)
-{
-    if (sub->hs_timer) {
-        event_free(sub->hs_timer);
-        sub->hs_timer = NULL;
+               hs->failed, status, err);
+        hs_free(sub);
     }
 }
 
 void hs_cancel(webhook_t *wh, sub_t *sub)
 {
-    if (sub->hs_job) {
-        pool_cancel(wh, sub->hs_job);
-        job_free(sub->hs_job);
-        sub->hs_job = NULL;
+    hs_t *hs = sub->hs;
+    if (!hs) return;
+    if (hs->job) {
+        pool_cancel(wh, hs->job);
+        job_free(hs->job);
+        hs->job = NULL;
     }
-    if (sub->hs_timer) event_del(sub->hs_timer);
-    blob_unref(sub->hs_body);
-    sub->hs_body = NULL;
+    hs_free(sub);
 }
 
 static void hs_start(webhook_t *wh, sub_t *sub)
 {
-    job_t *job = job_new(sub, JOB_HANDSHAKE, sub->hs_n, sub->hs_body, 0);
+    hs_t *hs = sub->hs;
+    job_t *job = job_new(sub, JOB_HANDSHAKE, hs->n, hs->body, 0);
     if (!job) {
         /* treat like a failed attempt: the schedule tries again */
         struct timeval tv = {1, 0};
         wh_log(wh, 3, "out of memory: handshake sub=%" PRIu64 " postponed", sub->h.k1);
         if (hs_arm(wh, sub, &tv) != 0) {
-            blob_unref(sub->hs_body);
-            sub->hs_body = NULL;
+            /* given up; the state goes with the subscription or its next handshake (this may run
+             * inside the timer's own callback, which must not free the timer) */
+            blob_unref(hs->body);
+            hs->body = NULL;
         }
         return;
     }
-    sub->hs_job = job;
+    hs->job = job;
     pool_submit(wh, job, 0); /* handshakes are few: they do not count against max_queued */
 }
 
 static void on_hs_timer(evutil_socket_t fd, short what, void *arg)
 {
     sub_t *sub = arg;
-    if (sub->hs_body && !sub->hs_job) hs_start(sub->wh, sub);
+    (void)fd;
+    (void)what;
+    if (sub->hs && sub->hs->body && !sub->hs->job) hs_start(sub->wh, sub);
 }
 
 int webhook_handshake(webhook_t *wh, uint64_t sub_id, const char *body, size_t len)
@@ -153,11 +161,16 @@ int webhook_handshake(webhook_t *wh, uint64_t sub_id, const char *body, size_t l
     sub_t *sub = sub_find(wh, sub_id);
     if (!sub || (!body && len)) return WEBHOOK_EINVAL;
     blob_t *b = blob_new(body, len);
-    if (!b) return WEBHOOK_ENOMEM;
+    hs_t *hs = calloc(1, sizeof(*hs));
+    if (!b || !hs) {
+        blob_unref(b);
+        free(hs);
+        return WEBHOOK_ENOMEM;
+    }
     hs_cancel(wh, sub);
-    sub->hs_body = b;
-    sub->hs_n = ++wh->hs_counter;
-    sub->hs_failed = 0;
+    hs->body = b;
+    hs->n = ++wh->hs_counter;
+    sub->hs = hs;
     hs_start(wh, sub);
     return WEBHOOK_OK;
 }

@@ -237,10 +237,14 @@ void ring_fini(ring_t *r)
 
 void endpoint_fini(endpoint_t *ep)
 {
-    free(ep->host);
-    free(ep->host_header);
-    free(ep->path);
+    free(ep->host); /* the block holding all three strings */
     memset(ep, 0, sizeof(*ep));
+}
+
+int endpoint_same(const endpoint_t *a, const endpoint_t *b)
+{
+    return a->https == b->https && a->port == b->port && strcmp(a->host, b->host) == 0 &&
+           strcmp(a->host_header, b->host_header) == 0 && strcmp(a->path, b->path) == 0;
 }
 
 static int lower(int c)
@@ -322,25 +326,21 @@ int endpoint_parse(const char *url, endpoint_t *out)
     /* path and query, without the fragment (never sent) */
     const char *q = aend;
     size_t plen = strcspn(q, "#");
-    ep.host = strdup(host);
-    ep.host_header = strndup(p, alen);
-    if (plen == 0 || q[0] != '/') {
-        ep.path = malloc(plen + 2);
-        if (ep.path) {
-            ep.path[0] = '/';
-            memcpy(ep.path + 1, q, plen);
-            ep.path[plen + 1] = '\0';
-        }
-    } else {
-        ep.path = strndup(q, plen);
-    }
-    if (!ep.host || !ep.host_header || !ep.path) {
-        endpoint_fini(&ep);
-        return WEBHOOK_ENOMEM;
-    }
+    int slash = plen == 0 || q[0] != '/'; /* a path is at least "/" */
+    /* one block: host, host_header, path (each NUL-terminated) */
+    char *blk = malloc(hlen + 1 + alen + 1 + (size_t)slash + plen + 1);
+    if (!blk) return WEBHOOK_ENOMEM;
+    ep.host = blk;
+    memcpy(ep.host, host, hlen + 1);
+    ep.host_header = ep.host + hlen + 1;
+    memcpy(ep.host_header, p, alen);
+    ep.host_header[alen] = '\0';
+    ep.path = ep.host_header + alen + 1;
+    if (slash) ep.path[0] = '/';
+    memcpy(ep.path + slash, q, plen);
+    ep.path[slash + plen] = '\0';
     /* a trailing ':' with no port is legal in a URL but not useful in a Host header */
-    size_t hh = strlen(ep.host_header);
-    if (hh && ep.host_header[hh - 1] == ':') ep.host_header[hh - 1] = '\0';
+    if (alen && ep.host_header[alen - 1] == ':') ep.host_header[alen - 1] = '\0';
     *out = ep;
     return WEBHOOK_OK;
 }

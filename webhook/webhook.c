@@ -383,10 +383,9 @@ static void sub_cancel_all(webhook_t *wh, sub_t *sub, int count_cursor)
 
 static void sub_free(sub_t *sub)
 {
+    WH_CHECK(!sub->hs); /* sub_cancel_all has run */
     endpoint_fini(&sub->ep);
-    free(sub->url);
     free(sub->secret);
-    if (sub->hs_timer) event_free(sub->hs_timer);
     free(sub);
 }
 
@@ -412,21 +411,20 @@ int webhook_sub_config(webhook_t *wh, uint64_t sub_id, const webhook_sub_opts_t 
     int rc = endpoint_parse(endpoint, &ep);
     if (rc != WEBHOOK_OK) return rc;
     unsigned char *sec = NULL;
-    char *url = strdup(endpoint);
     if (secret && secret_len) {
         sec = malloc(secret_len);
         if (sec) memcpy(sec, secret, secret_len);
     }
-    if (!url || (secret_len && !sec)) goto nomem;
+    if (secret_len && !sec) goto nomem;
 
     sub_t *sub = sub_find(wh, sub_id);
-    if (sub && strcmp(sub->url, endpoint) == 0) {
-        /* same endpoint: only the secret and the mode change (from the next attempt on) */
+    if (sub && endpoint_same(&sub->ep, &ep)) {
+        /* same endpoint (the URL is not kept: an equal parse sends the same requests): only the
+         * secret and the mode change (from the next attempt on) */
         endpoint_fini(&ep);
-        free(url);
         free(sub->secret);
         sub->secret = sec;
-        sub->secret_len = sec ? secret_len : 0;
+        sub->secret_len = sec ? (uint32_t)secret_len : 0;
         sub->mode = mode;
         return WEBHOOK_OK;
     }
@@ -445,14 +443,12 @@ int webhook_sub_config(webhook_t *wh, uint64_t sub_id, const webhook_sub_opts_t 
         }
     } else {
         endpoint_fini(&sub->ep);
-        free(sub->url);
         free(sub->secret);
     }
     dest_t *old = sub->dest;
     sub->ep = ep;
-    sub->url = url;
     sub->secret = sec;
-    sub->secret_len = sec ? secret_len : 0;
+    sub->secret_len = sec ? (uint32_t)secret_len : 0;
     sub->mode = mode;
     sub->ep_gen++;
     sub->dest = d;
@@ -469,7 +465,6 @@ int webhook_sub_config(webhook_t *wh, uint64_t sub_id, const webhook_sub_opts_t 
     return WEBHOOK_OK;
 nomem:
     endpoint_fini(&ep);
-    free(url);
     free(sec);
     return WEBHOOK_ENOMEM;
 }
