@@ -7,7 +7,10 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <stdlib.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 
 int store_meta_get_u64(store_t *st, MDB_txn *txn, const MDB_val *key, uint64_t *out)
 {
@@ -235,17 +238,43 @@ int store_get_event(store_t *st, uint64_t seq, store_scan_fn fn, void *ctx)
 }
 
 /* The map is mapped PROT_READ, MAP_SHARED (open_env never sets MDB_WRITEMAP): dropping its page
- * table entries loses nothing, the next access maps the page cache's copy again. */
+ * table entries loses nothing, the next access maps the page cache's copy again. LMDB does not
+ * tell where its map is (mdb_env_info's me_mapaddr is set only with MDB_FIXEDMAP), so the shared
+ * mappings of the data file are found in /proc/self/maps by the file's device and inode. */
 int store_release_pages(store_t *st)
 {
     if (!st) return STORE_EINVAL;
-    MDB_envinfo info;
-    int mrc = mdb_env_info(st->env, &info);
-    if (mrc != 0) return store_mdb_fail(st, "mdb_env_info", mrc);
-    if (!info.me_mapaddr) return STORE_OK; /* nothing mapped */
-    if (madvise(info.me_mapaddr, info.me_mapsize, MADV_DONTNEED) != 0) {
-        store_set_err(st, "madvise(MADV_DONTNEED): %s", strerror(errno));
+    mdb_filehandle_t fd;
+    struct stat sb;
+    int mrc = mdb_env_get_fd(st->env, &fd);
+    if (mrc != 0) return store_mdb_fail(st, "mdb_env_get_fd", mrc);
+    if (fstat(fd, &sb) != 0) {
+        store_set_err(st, "fstat(data file): %s", strerror(errno));
         return STORE_EIO;
     }
-    return STORE_OK;
+    FILE *maps = fopen("/proc/self/maps", "re");
+    if (!maps) {
+        store_set_err(st, "open /proc/self/maps: %s", strerror(errno));
+        return STORE_EIO;
+    }
+    char *line = NULL;
+    size_t cap = 0;
+    int rc = STORE_OK;
+    while (rc == STORE_OK && getline(&line, &cap, maps) > 0) {
+        unsigned long lo, hi, off, ino;
+        unsigned maj, mnr;
+        char perms[8];
+        if (sscanf(line, "%lx-%lx %7s %lx %x:%x %lu", &lo, &hi, perms, &off, &maj, &mnr, &ino) !=
+                7 ||
+            strlen(perms) < 4 || perms[1] == 'w' || perms[3] != 's' ||
+            ino != (unsigned long)sb.st_ino || makedev(maj, mnr) != sb.st_dev)
+            continue;
+        if (madvise((void *)lo, hi - lo, MADV_DONTNEED) != 0) {
+            store_set_err(st, "madvise(MADV_DONTNEED): %s", strerror(errno));
+            rc = STORE_EIO;
+        }
+    }
+    free(line);
+    fclose(maps);
+    return rc;
 }

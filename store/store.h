@@ -218,7 +218,8 @@ int store_get_sub(store_t *st, uint64_t id, store_sub_fn fn, void *ctx);
  * on the whole map), e.g. after reading every subscription at start. Safe at any time: the map is
  * a read-only MAP_SHARED file mapping (no MDB_WRITEMAP), so its pages are clean copies of the page
  * cache; a later read faults them in again from there (no disk read while they stay cached). Data
- * and open transactions are unaffected. 0, or STORE_EIO (nothing changed). */
+ * and open transactions are unaffected. Linux: the map is found through /proc/self/maps. 0, or
+ * STORE_EIO (store_last_error says why; the pages may then be partly released). */
 int store_release_pages(store_t *st);
 
 /* Calls fn for every pending retry (order: by subscription, then sequence). */
