@@ -450,7 +450,7 @@ static void test_big(void)
                "tables and malloc overhead)\n",
                used, NBIG, (double)used / NBIG);
         ok(used < 64u * 1024 * 1024, "memory for 100k subscriptions < 64 MiB (%zu)", used);
-        ok(used / NBIG < 300, "memory per subscription < 300 bytes (%zu)", used / NBIG);
+        ok(used / NBIG < 240, "memory per subscription < 240 bytes (%zu)", used / NBIG);
     }
 #endif
 
