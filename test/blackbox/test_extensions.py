@@ -707,5 +707,64 @@ class SubscriptionFieldsTest(ExtTestBase):
         self.assertNotIn("whsec_", json.dumps(r2))
 
 
+class StoredRecordTest(ExtTestBase):
+    """The registry keeps a subscription's strings only in the store once it is created, and reads
+    them back for GET, the list, dedupe and the rewrites that set validated/disabled: the answers
+    must be byte for byte what they were before, across a clean restart and a kill -9."""
+
+    CLASS_SERVER = False
+
+    def test_get_and_list_bytes_survive_restart(self):
+        srv = self.start_ext_server()
+        secret, _ = new_signing_secret()
+        full = {"endPoint": self.recv.url(self.recv.unique_path("rec") + "?q=1&r=%C3%A6"),
+                "resourceFilter": fresh_resource(), "subjectFilter": "/party/500", "typeFilter": "t.x\u00e6",
+                "includeSubunits": True, "filters": [{"prefix": {"type": "t."}}, {"sql": "source LIKE '%x%'"}],
+                "contentMode": "binary", "signingSecret": secret}
+        app = {"endPoint": self.recv.url(self.recv.unique_path("rec")),
+               "resourceFilter": "urn:altinn:resource:app_ttd_rec",
+               "sourceFilter": "https://ttd.apps.altinn.no/ttd/rec"}
+        a = self.assertCreated(self.create(full))
+        b = self.assertCreated(self.create(app))
+        for sub in (a, b):
+            got = srv.wait_validated(sub["id"], self.tok, timeout=10)
+            self.assertIs(got.get("validated"), True, repr(got))
+        get_a = srv.get_subscription(a["id"], self.tok)
+        get_b = srv.get_subscription(b["id"], self.tok)
+        listed = srv.list_subscriptions(self.tok)
+        for r in (get_a, get_b, listed):
+            self.assertStatus(r, 200)
+            self.assertNotIn(b"signingSecret", r.body)
+            self.assertNotIn(secret.encode(), r.body)
+        doc = get_a.json()
+        for k in ("endPoint", "resourceFilter", "subjectFilter", "typeFilter", "includeSubunits", "filters",
+                  "contentMode"):
+            self.assertEqual(doc.get(k), full[k], k)
+        self.assertEqual(doc.get("consumer"), "/org/ttd")
+        self.assertEqual(doc.get("createdBy"), "/org/ttd")
+        self.assertEqual(get_b.json().get("sourceFilter"), app["sourceFilter"])
+        self.assertEqual([x["id"] for x in listed.json()["subscriptions"]], [a["id"], b["id"]])
+
+        for how in ("restart", "kill9"):
+            srv.restart(sigkill=how == "kill9")
+            self.assertEqual(srv.get_subscription(a["id"], self.tok).body, get_a.body, how)
+            self.assertEqual(srv.get_subscription(b["id"], self.tok).body, get_b.body, how)
+            self.assertEqual(srv.list_subscriptions(self.tok).body, listed.body, how)
+            # posting it again after the restart finds it (dedupe reads the stored strings) and
+            # answers the same bytes; a different secret is another subscription
+            again = self.create(full)
+            self.assertStatus(again, 201)
+            self.assertEqual(again.body, get_a.body, how)
+            other = dict(full, signingSecret=new_signing_secret()[0])
+            c = self.assertCreated(self.create(other))
+            self.assertNotEqual(c["id"], a["id"])
+            self.assertStatus(srv.delete_subscription(c["id"], self.tok), 200)
+        self.assertStatus(srv.delete_subscription(a["id"], self.tok), 200)
+        self.assertStatus(srv.get_subscription(a["id"], self.tok), 404)
+        srv.restart()
+        self.assertStatus(srv.get_subscription(a["id"], self.tok), 404)
+        self.assertEqual(srv.get_subscription(b["id"], self.tok).body, get_b.body)
+
+
 if __name__ == "__main__":
     unittest.main()
