@@ -131,7 +131,7 @@ void hs_cancel(webhook_t *wh, sub_t *sub)
 static void hs_start(webhook_t *wh, sub_t *sub)
 {
     hs_t *hs = sub->hs;
-    job_t *job = job_new(sub, JOB_HANDSHAKE, hs->n, hs->body, 0);
+    job_t *job = job_new(wh, sub, JOB_HANDSHAKE, hs->n, hs->body, 0);
     if (!job) {
         /* treat like a failed attempt: the schedule tries again */
         struct timeval tv = {1, 0};
@@ -153,7 +153,7 @@ static void on_hs_timer(evutil_socket_t fd, short what, void *arg)
     sub_t *sub = arg;
     (void)fd;
     (void)what;
-    if (sub->hs && sub->hs->body && !sub->hs->job) hs_start(sub->wh, sub);
+    if (sub->hs && sub->hs->body && !sub->hs->job) hs_start(sub->hs->wh, sub);
 }
 
 int webhook_handshake(webhook_t *wh, uint64_t sub_id, const char *body, size_t len)
@@ -168,6 +168,7 @@ int webhook_handshake(webhook_t *wh, uint64_t sub_id, const char *body, size_t l
         return WEBHOOK_ENOMEM;
     }
     hs_cancel(wh, sub);
+    hs->wh = wh;
     hs->body = b;
     hs->n = ++wh->hs_counter;
     sub->hs = hs;

@@ -154,6 +154,7 @@ typedef struct job {
  * until the handshake succeeds, is given up or cancelled: validated subscriptions, the many, carry
  * no handshake state and no timer. */
 typedef struct hs {
+    webhook_t *wh; /* for the retry timer's callback */
     blob_t *body;  /* NULL when no attempt is pending */
     uint64_t n;    /* which handshake (for webhook-id) */
     size_t failed; /* failed attempts of this handshake so far */
@@ -161,10 +162,9 @@ typedef struct hs {
     job_t *job;
 } hs_t;
 
-/* Field order keeps it at 112 bytes (a 128-byte malloc chunk): one per subscription. */
+/* Field order keeps it at 104 bytes (a 112-byte malloc chunk): one per subscription. */
 struct sub {
     hnode_t h; /* k1 = id */
-    webhook_t *wh;
     endpoint_t ep;
     unsigned char *secret; /* NULL: unsigned */
     uint32_t secret_len;
@@ -244,7 +244,7 @@ sub_t *sub_find(const webhook_t *wh, uint64_t id);
 /* Called by the pump with a retry it has just unparked: its attempt is queued (unbounded). */
 void retry_resume(webhook_t *wh, retry_t *r);
 /* A job of sub, listed on sub->jobs, holding a reference to body; NULL on ENOMEM. */
-job_t *job_new(sub_t *sub, int kind, uint64_t seq, blob_t *body, uint32_t attempts);
+job_t *job_new(webhook_t *wh, sub_t *sub, int kind, uint64_t seq, blob_t *body, uint32_t attempts);
 void job_free(job_t *job); /* the job must be off its queue and connection */
 
 /* handshake.c */

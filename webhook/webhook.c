@@ -90,7 +90,7 @@ static store_batch_t *batch(webhook_t *wh)
 
 /* ---- jobs ---- */
 
-job_t *job_new(sub_t *sub, int kind, uint64_t seq, blob_t *body, uint32_t attempts)
+job_t *job_new(webhook_t *wh, sub_t *sub, int kind, uint64_t seq, blob_t *body, uint32_t attempts)
 {
     job_t *job = calloc(1, sizeof(*job));
     if (!job) return NULL;
@@ -101,7 +101,7 @@ job_t *job_new(sub_t *sub, int kind, uint64_t seq, blob_t *body, uint32_t attemp
     body->refs++;
     job->attempts = attempts;
     job->qbytes = sizeof(*job) + body->len;
-    job->start_us = wh_now_us(sub->wh);
+    job->start_us = wh_now_us(wh);
     job->snext = sub->jobs;
     if (sub->jobs) sub->jobs->sprev = job;
     sub->jobs = job;
@@ -434,7 +434,6 @@ int webhook_sub_config(webhook_t *wh, uint64_t sub_id, const webhook_sub_opts_t 
         sub = calloc(1, sizeof(*sub));
         if (sub) {
             sub->h.k1 = sub_id;
-            sub->wh = wh;
         }
         if (!sub || htab_put(&wh->subs, &sub->h) != 0) {
             free(sub);
@@ -513,7 +512,7 @@ int webhook_dispatch_at(webhook_t *wh, uint64_t seq, int64_t stored_us, const ch
             pending++; /* never done: the cursor stays before this event */
             break;
         }
-        job_t *job = job_new(sub, JOB_DELIVERY, seq, body, 0);
+        job_t *job = job_new(wh, sub, JOB_DELIVERY, seq, body, 0);
         if (!job) {
             rc = WEBHOOK_ENOMEM;
             pending++;
@@ -607,7 +606,7 @@ static void retry_fire(webhook_t *wh, retry_t *r, int64_t now, int bounded)
         retry_schedule(wh, r);
         return;
     }
-    job_t *job = job_new(sub, JOB_DELIVERY, seq, f.body, r->attempts);
+    job_t *job = job_new(wh, sub, JOB_DELIVERY, seq, f.body, r->attempts);
     blob_unref(f.body);
     if (job) {
         job->retry = r;
