@@ -4,14 +4,20 @@
  * wait, paused, in the open batch (s->pending). At the end of a loop pass the open batch becomes
  * the job of the committer thread, which writes it in one LMDB transaction and syncs it to disk,
  * while the loop goes on serving and filling the next batch. When the job is done the loop answers
- * every request of it (never before its data is on disk), applies subscription changes and hands
- * the new events to delivery, then starts the next job at once if one is waiting. So the fsync
- * never blocks the loop, and the batch grows with the load: everything that arrives during one
- * commit is committed by the next.
+ * the next job to the committer at once if one is waiting (so the thread does not sit idle while
+ * the loop answers), then answers every request of the finished job (never before its data is on
+ * disk), applies its subscription changes and hands its new events to delivery. So the fsync never
+ * blocks the loop, and the batch grows with the load: everything that arrives during one commit is
+ * committed by the next.
  *
  * The committer thread only ever calls store_commit; everything else stays on the loop. Jobs run
  * one at a time and in order, so sequence numbers, dedupe and the dispatch cursor see the same
- * order as with commits on the loop. */
+ * order as with commits on the loop. There are two job slots: the finished job's results stay in
+ * one while the committer works on the other. The next job's contents were all gathered before the
+ * finished one completed, so starting it first changes none of them; what finishing a job adds
+ * (cursor moves from dispatching its events, records from subscription activation) goes into the
+ * open batch, in order, and rides the job after. The done event has the loop's high priority
+ * (main.c): it runs before the connection callbacks of the pass in which it fires. */
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
@@ -36,19 +42,26 @@ struct srv_committer {
     int quit;
     int efd; /* the thread signals "done" here; the loop reads it */
     struct event *done_ev;
-
-    /* the job (owned by the thread from hand-over until "done") */
     store_t *store;
-    store_batch_t *subs;  /* subscription ops */
-    store_batch_t *batch; /* delivery ops (a failed one stays to be tried again first) */
-    store_event_in_t *ins;
-    size_t n_ins, cap_ins;
-    store_result_t *res;
-    size_t cap_res;
-    int subs_rc, rc;
-    char subs_err[256], err[256];
-    int committed;      /* store_commit ran for this job */
-    double commit_secs; /* how long it took (write and sync), for the metrics */
+
+    /* Two job slots: the thread owns jobs[cur] from hand-over until "done"; the loop then starts
+     * the next job in the other slot before it finishes this one. */
+    struct srv_job {
+        store_batch_t *subs;  /* subscription ops */
+        store_batch_t *batch; /* delivery ops (a failed one is tried again first, in the next) */
+        store_event_in_t *ins;
+        size_t n_ins, cap_ins;
+        store_result_t *res;
+        size_t cap_res;
+        int subs_rc, rc;
+        char subs_err[256], err[256];
+        int committed;      /* store_commit ran for this job */
+        double commit_secs; /* how long it took (write and sync), for the metrics */
+    } jobs[2];
+    int cur;             /* the slot of the job handed over last */
+    struct srv_job *job; /* the thread's job (set under mu with ready) */
+    srv_pending_t *done; /* the finished job's requests while they are answered */
+    size_t cap_done;
 
     /* Test hook (test/blackbox/test_crash_loop.py), read once at start: with the environment
      * variable HENDELSE_TEST_COMMIT_DELAY_MS=N the committer sleeps N ms inside every job that
@@ -88,6 +101,7 @@ static void *committer_main(void *arg)
     srv_committer_t *c = arg;
     uint64_t one = 1;
     for (;;) {
+        struct srv_job *j;
         pthread_mutex_lock(&c->mu);
         while (!c->ready && !c->quit)
             pthread_cond_wait(&c->cv, &c->mu);
@@ -96,27 +110,28 @@ static void *committer_main(void *arg)
             return NULL;
         }
         c->ready = 0;
+        j = c->job;
         pthread_mutex_unlock(&c->mu);
 
         struct timespec t0, t1;
         clock_gettime(CLOCK_MONOTONIC, &t0);
-        c->committed = 0;
-        c->subs_rc = 0;
-        if (!store_batch_empty(c->subs)) {
-            c->committed = 1;
-            c->subs_rc = store_commit(c->store, c->subs, NULL, 0, NULL);
-            if (c->subs_rc) snprintf(c->subs_err, sizeof c->subs_err, "%s", store_last_error(NULL));
+        j->committed = 0;
+        j->subs_rc = 0;
+        if (!store_batch_empty(j->subs)) {
+            j->committed = 1;
+            j->subs_rc = store_commit(c->store, j->subs, NULL, 0, NULL);
+            if (j->subs_rc) snprintf(j->subs_err, sizeof j->subs_err, "%s", store_last_error(NULL));
         }
-        c->rc = 0;
-        if (c->n_ins || !store_batch_empty(c->batch)) {
-            c->committed = 1;
-            if (c->test_delay_ms && c->test_delay_before && c->n_ins) test_delay(c);
-            c->rc = store_commit(c->store, c->batch, c->ins, c->n_ins, c->res);
-            if (c->rc) snprintf(c->err, sizeof c->err, "%s", store_last_error(NULL));
-            if (c->test_delay_ms && !c->test_delay_before && c->n_ins) test_delay(c);
+        j->rc = 0;
+        if (j->n_ins || !store_batch_empty(j->batch)) {
+            j->committed = 1;
+            if (c->test_delay_ms && c->test_delay_before && j->n_ins) test_delay(c);
+            j->rc = store_commit(c->store, j->batch, j->ins, j->n_ins, j->res);
+            if (j->rc) snprintf(j->err, sizeof j->err, "%s", store_last_error(NULL));
+            if (c->test_delay_ms && !c->test_delay_before && j->n_ins) test_delay(c);
         }
         clock_gettime(CLOCK_MONOTONIC, &t1);
-        c->commit_secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+        j->commit_secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
         /* the write of the eventfd publishes the job's results to the loop thread */
         while (write(c->efd, &one, sizeof one) < 0 && errno == EINTR)
             ;
@@ -166,49 +181,40 @@ static void reply_group(srv_t *s, srv_pending_t *p, size_t avail)
     }
 }
 
-/* The job is done: answer, apply and dispatch, in the order the requests came. */
-static void finish_job(srv_t *s)
+/* The job is done: answer, apply and dispatch, in the order the requests came. Its requests were
+ * moved aside (c->done, detached) by job_done. */
+static void finish_job(srv_t *s, struct srv_job *j, srv_pending_t *reqs, size_t n)
 {
-    srv_committer_t *c = s->committer;
-    size_t n = s->n_inflight;
-
-    s->job_busy = 0;
     s->n_batches++;
-    srv_metrics_commit(s, c->n_ins, c->committed, c->commit_secs);
-    if (c->subs_rc)
+    srv_metrics_commit(s, j->n_ins, j->committed, j->commit_secs);
+    if (j->subs_rc)
         srv_log(SRV_LOG_ERROR, "subs", "subscription commit failed error=\"%s\" detail=\"%s\"",
-                store_strerror(c->subs_rc), c->subs_err);
+                store_strerror(j->subs_rc), j->subs_err);
     /* A failed subscription batch is dropped: its requests are answered with an error below, and
      * nothing of it may be written later behind their backs. */
-    store_batch_clear(c->subs);
-    if (c->rc == STORE_EMAPFULL)
+    store_batch_clear(j->subs);
+    if (j->rc == STORE_EMAPFULL)
         srv_log(SRV_LOG_WARN, "store", "store is full: publishes refused until space is freed");
-    else if (c->rc)
+    else if (j->rc)
         srv_log(SRV_LOG_ERROR, "store", "commit failed events=%zu error=\"%s\" detail=\"%s\"",
-                c->n_ins, store_strerror(c->rc), c->err);
+                j->n_ins, store_strerror(j->rc), j->err);
 
-    /* Detach the entries before answering: a reply may free a connection, whose fini hook then
-     * looks for its slot. */
-    s->n_inflight = 0;
-    for (size_t i = 0; i < n; i++)
-        if (s->inflight[i].rctx) s->inflight[i].rctx->pending = -1;
-
-    srv_subs_finish(s, s->inflight, n, c->subs_rc);
+    srv_subs_finish(s, reqs, n, j->subs_rc);
 
     for (size_t i = 0, k = 0; i < n; i++) {
-        srv_pending_t *p = &s->inflight[i];
+        srv_pending_t *p = &reqs[i];
         if (p->kind != SRV_PENDING_EVENT) continue;
-        p->res = &c->res[k];
+        p->res = &j->res[k];
         if ((unsigned)p->res->res < SRV_PUB_REJECTED) s->metrics.published[p->res->res]++;
         if (p->res->res == STORE_RES_STORED) {
             s->n_published++;
-            dispatch(s, p->res->seq, c->ins[k].stored_us, p->ev);
+            dispatch(s, p->res->seq, j->ins[k].stored_us, p->ev);
         }
         k++;
         if (p->res->res == STORE_RES_DUP) s->n_duplicates++;
     }
     for (size_t i = 0; i < n; i++) {
-        srv_pending_t *p = &s->inflight[i];
+        srv_pending_t *p = &reqs[i];
         if (p->kind != SRV_PENDING_EVENT) continue;
         if (p->req) reply_group(s, p, n - i);
         filter_event_free(p->ev);
@@ -219,22 +225,26 @@ static void finish_job(srv_t *s)
 
 static int has_work(const srv_t *s)
 {
+    const srv_committer_t *c = s->committer;
     return s->n_pending || !store_batch_empty(s->batch) || !srv_subs_batch_empty((srv_t *)s) ||
-           !store_batch_empty(s->committer->batch);
+           !store_batch_empty(c->jobs[c->cur].batch);
 }
 
-/* Hands the open batch to the committer thread. */
+/* Hands the open batch to the committer thread, in the slot after the last job's. */
 static void start_job(srv_t *s)
 {
     srv_committer_t *c = s->committer;
+    struct srv_job *last, *j;
     srv_pending_t *t;
     size_t n = s->n_pending, n_ev = 0, tcap;
     int64_t now;
 
     if (s->job_busy || !has_work(s)) return;
+    last = &c->jobs[c->cur];
+    j = &c->jobs[c->cur ^ 1];
     now = srv_now_us(); /* one stored time for the whole batch: they are stored together */
-    if (grow((void **)&c->ins, &c->cap_ins, n, sizeof *c->ins) != 0 ||
-        grow((void **)&c->res, &c->cap_res, n, sizeof *c->res) != 0) {
+    if (grow((void **)&j->ins, &j->cap_ins, n, sizeof *j->ins) != 0 ||
+        grow((void **)&j->res, &j->cap_res, n, sizeof *j->res) != 0) {
         srv_log(SRV_LOG_ERROR, "store", "out of memory starting a commit");
         return; /* tried again at the end of the next pass */
     }
@@ -242,7 +252,7 @@ static void start_job(srv_t *s)
         const filter_event_t *ev = s->pending[i].ev;
         store_event_in_t *in;
         if (s->pending[i].kind != SRV_PENDING_EVENT) continue;
-        in = &c->ins[n_ev++];
+        in = &j->ins[n_ev++];
         in->id = ev->id;
         in->source = ev->source;
         in->type = ev->type;
@@ -253,7 +263,7 @@ static void start_job(srv_t *s)
         in->json_len = ev->json_len;
         in->stored_us = now;
     }
-    c->n_ins = n_ev;
+    j->n_ins = n_ev;
     /* the open requests become the job's; the job's (empty) array becomes the open one */
     t = s->inflight;
     s->inflight = s->pending;
@@ -267,17 +277,24 @@ static void start_job(srv_t *s)
         if (s->inflight[i].rctx) s->inflight[i].rctx->inflight = 1;
     /* delivery ops: a batch that failed last time is tried again first, alone, before newer ops
      * (a cursor must never become durable ahead of the retries it depends on) */
-    if (store_batch_empty(c->batch)) {
-        store_batch_t *b = c->batch;
-        c->batch = s->batch;
+    HND_CHECK(store_batch_empty(j->batch));
+    if (!store_batch_empty(last->batch)) {
+        store_batch_t *b = j->batch;
+        j->batch = last->batch;
+        last->batch = b;
+    } else {
+        store_batch_t *b = j->batch;
+        j->batch = s->batch;
         s->batch = b;
     }
-    srv_subs_swap_batch(s, &c->subs);
+    srv_subs_swap_batch(s, &j->subs);
     /* the publish audit records ride the very batch committed with their events */
-    srv_audit_publishes(s, c->batch, s->inflight, n);
+    srv_audit_publishes(s, j->batch, s->inflight, n);
 
     s->job_busy = 1;
     pthread_mutex_lock(&c->mu);
+    c->cur ^= 1;
+    c->job = j;
     c->ready = 1;
     pthread_cond_signal(&c->cv);
     pthread_mutex_unlock(&c->mu);
@@ -290,15 +307,38 @@ static void drain_efd(srv_committer_t *c)
         ;
 }
 
-static void on_job_done(evutil_socket_t fd, short what, void *arg)
+/* The committer signalled: its job (jobs[cur]) is done. The next job goes to the thread first, then
+ * the finished one is answered, applied and dispatched. */
+static void job_done(srv_t *s)
 {
-    srv_t *s = arg;
-    (void)fd;
-    (void)what;
-    drain_efd(s->committer);
-    finish_job(s);
+    srv_committer_t *c = s->committer;
+    struct srv_job *j = &c->jobs[c->cur];
+    srv_pending_t *t;
+    size_t n = s->n_inflight, tcap;
+
+    drain_efd(c);
+    s->job_busy = 0;
+    /* Detach the entries before answering: a reply may free a connection, whose fini hook then
+     * looks for its slot. They move aside, so that the next job's requests can take s->inflight. */
+    for (size_t i = 0; i < n; i++)
+        if (s->inflight[i].rctx) s->inflight[i].rctx->pending = -1;
+    t = c->done;
+    c->done = s->inflight;
+    s->inflight = t;
+    tcap = c->cap_done;
+    c->cap_done = s->cap_inflight;
+    s->cap_inflight = tcap;
+    s->n_inflight = 0;
     /* what arrived while the job ran goes at once: no need to wait for the end of a pass */
     start_job(s);
+    finish_job(s, j, c->done, n);
+}
+
+static void on_job_done(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    job_done(arg);
 }
 
 static void on_commit(evutil_socket_t fd, short what, void *arg)
@@ -351,15 +391,15 @@ void srv_publish_forget(srv_t *s, srv_req_t *rctx)
     rctx->pending = -1;
 }
 
-/* Waits for the committer to finish the job in hand, on the calling thread. */
+/* Waits for the committer to finish the job in hand, on the calling thread (which starts the next
+ * job, if one is waiting, before it answers the finished one). */
 static void wait_job(srv_t *s)
 {
     struct pollfd pfd = {s->committer->efd, POLLIN, 0};
     if (!s->job_busy) return;
     while (poll(&pfd, 1, -1) < 0 && errno == EINTR)
         ;
-    drain_efd(s->committer);
-    finish_job(s);
+    job_done(s);
 }
 
 void srv_commit_now(srv_t *s)
@@ -367,11 +407,11 @@ void srv_commit_now(srv_t *s)
     if (!s->committer) return;
     /* at shutdown: everything accepted is committed and answered before the store closes */
     for (int rounds = 0; rounds < 64; rounds++) {
-        wait_job(s);
-        if (!has_work(s)) break;
         start_job(s);
-        if (!s->job_busy) break; /* could not start (out of memory) */
+        if (!s->job_busy) break; /* nothing to do (or could not start: out of memory) */
+        wait_job(s);
     }
+    wait_job(s);
 }
 
 int srv_commit_init(srv_t *s)
@@ -393,12 +433,17 @@ int srv_commit_init(srv_t *s)
         }
     }
     c->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    c->subs = store_batch_new();
-    c->batch = store_batch_new();
+    for (int i = 0; i < 2; i++) {
+        c->jobs[i].subs = store_batch_new();
+        c->jobs[i].batch = store_batch_new();
+        if (!c->jobs[i].subs || !c->jobs[i].batch) return -1;
+    }
     s->commit_ev = event_new(s->base, -1, 0, on_commit, s);
-    if (c->efd < 0 || !c->subs || !c->batch || !s->commit_ev) return -1;
+    if (c->efd < 0 || !s->commit_ev) return -1;
     c->done_ev = event_new(s->base, c->efd, EV_READ | EV_PERSIST, on_job_done, s);
-    if (!c->done_ev || event_add(c->done_ev, NULL) != 0) return -1;
+    /* the done event before the connections' (the base has two priorities, main.c) */
+    if (!c->done_ev || event_priority_set(c->done_ev, 0) != 0 || event_add(c->done_ev, NULL) != 0)
+        return -1;
     pthread_mutex_init(&c->mu, NULL);
     pthread_cond_init(&c->cv, NULL);
     if (pthread_create(&c->thread, NULL, committer_main, c) != 0) return -1;
@@ -419,10 +464,13 @@ void srv_commit_fini(srv_t *s)
     pthread_cond_destroy(&c->cv);
     if (c->done_ev) event_free(c->done_ev);
     if (c->efd >= 0) close(c->efd);
-    store_batch_free(c->subs);
-    store_batch_free(c->batch);
-    free(c->ins);
-    free(c->res);
+    for (int i = 0; i < 2; i++) {
+        store_batch_free(c->jobs[i].subs);
+        store_batch_free(c->jobs[i].batch);
+        free(c->jobs[i].ins);
+        free(c->jobs[i].res);
+    }
+    free(c->done);
     free(c);
     s->committer = NULL;
     if (s->commit_ev) event_free(s->commit_ev);

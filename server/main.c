@@ -218,6 +218,14 @@ static int serve(int argc, char **argv)
     }
 
     s.base = event_base_new();
+    /* Two priorities: the committer's done event (commit.c) runs first in a pass, so that finished
+     * publishes are answered and the next commit starts before the pass's connection callbacks
+     * run; every other event (connections, timers, the webhook engine) has the default, 1. Each
+     * pass runs the done event and then all the other active events, so nothing starves. */
+    if (s.base && event_base_priority_init(s.base, 2) != 0) {
+        fprintf(stderr, "hendelse serve: cannot set up the event loop priorities\n");
+        return 1;
+    }
     if (!s.base || srv_http_init(&s) != 0 || srv_commit_init(&s) != 0) {
         fprintf(stderr, "hendelse serve: cannot set up the event loop\n");
         return 1;
