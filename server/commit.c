@@ -3,7 +3,7 @@
  * Requests that change the store (publishes, subscription changes) are checked at once and then
  * wait, paused, in the open batch (s->pending). At the end of a loop pass the open batch becomes
  * the job of the committer thread, which writes it in one LMDB transaction and syncs it to disk,
- * while the loop goes on serving and filling the next batch. When the job is done the loop answers
+ * while the loop goes on serving and filling the next batch. When the job is done the loop hands
  * the next job to the committer at once if one is waiting (so the thread does not sit idle while
  * the loop answers), then answers every request of the finished job (never before its data is on
  * disk), applies its subscription changes and hands its new events to delivery. So the fsync never
@@ -14,10 +14,12 @@
  * one at a time and in order, so sequence numbers, dedupe and the dispatch cursor see the same
  * order as with commits on the loop. There are two job slots: the finished job's results stay in
  * one while the committer works on the other. The next job's contents were all gathered before the
- * finished one completed, so starting it first changes none of them; what finishing a job adds
- * (cursor moves from dispatching its events, records from subscription activation) goes into the
- * open batch, in order, and rides the job after. The done event has the loop's high priority
- * (main.c): it runs before the connection callbacks of the pass in which it fires. */
+ * finished one completed, so starting it first changes none of them; what finishing a publish-only
+ * job adds (cursor moves from dispatching its events) goes into the open batch, in order, and rides
+ * the job after (a cursor is durable one job later, never ahead of its events or retries). A job
+ * with subscription changes is still finished before the next starts (see job_done). The done event
+ * has the loop's high priority (main.c): it runs before the connection callbacks of the pass in
+ * which it fires. */
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
@@ -315,13 +317,16 @@ static void job_done(srv_t *s)
     struct srv_job *j = &c->jobs[c->cur];
     srv_pending_t *t;
     size_t n = s->n_inflight, tcap;
+    int subs = 0;
 
     drain_efd(c);
     s->job_busy = 0;
     /* Detach the entries before answering: a reply may free a connection, whose fini hook then
      * looks for its slot. They move aside, so that the next job's requests can take s->inflight. */
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         if (s->inflight[i].rctx) s->inflight[i].rctx->pending = -1;
+        if (s->inflight[i].kind != SRV_PENDING_EVENT) subs = 1;
+    }
     t = c->done;
     c->done = s->inflight;
     s->inflight = t;
@@ -329,9 +334,15 @@ static void job_done(srv_t *s)
     c->cap_done = s->cap_inflight;
     s->cap_inflight = tcap;
     s->n_inflight = 0;
+    /* A job with subscription changes is finished first, as when jobs ran strictly one after the
+     * other: finishing a delete queues the cleanup of the subscription's retry records into the
+     * open delivery batch, and that cleanup must commit in the same job as the records that sit
+     * there now (started first, the next job would take the records and leave the cleanup to the
+     * one after). Publish-only jobs (the common case) start the next job first. */
+    if (subs) finish_job(s, j, c->done, n);
     /* what arrived while the job ran goes at once: no need to wait for the end of a pass */
     start_job(s);
-    finish_job(s, j, c->done, n);
+    if (!subs) finish_job(s, j, c->done, n);
 }
 
 static void on_job_done(evutil_socket_t fd, short what, void *arg)
