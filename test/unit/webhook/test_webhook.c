@@ -286,8 +286,14 @@ static char event_json[64][256]; /* by seq (small scenarios) */
 
 static const recv_t *all_recv[] = {&rA, &rB, &rR, &rH, &rF, &rT, &rM, &rS};
 
+/* 2xx answers given by test_immediate_write's raw receiver (sub, seq) */
+static uint64_t raw_ok[8][2];
+static int nraw_ok;
+
 static int answered_2xx(uint64_t sub, uint64_t seq)
 {
+    for (int i = 0; i < nraw_ok; i++)
+        if (raw_ok[i][0] == sub && raw_ok[i][1] == seq) return 1;
     char path[32];
     snprintf(path, sizeof(path), "/s%" PRIu64, sub);
     for (size_t k = 0; k < sizeof(all_recv) / sizeof(all_recv[0]); k++) {
@@ -1074,6 +1080,75 @@ static void test_refused_port(void)
     scenario_end(wh);
 }
 
+/* Reads what is waiting on fd (non-blocking) into buf at *len; returns 1 once buf holds want. */
+static int raw_read_until(int fd, char *buf, size_t cap, size_t *len, const char *want)
+{
+    ssize_t n;
+    while (*len + 1 < cap && (n = recv(fd, buf + *len, cap - 1 - *len, MSG_DONTWAIT)) > 0)
+        *len += (size_t)n;
+    buf[*len] = '\0';
+    return strstr(buf, want) != NULL;
+}
+
+/* The next request on a keep-alive connection is on the wire when the pass that read the previous
+ * response ends, not one pass later (the socket bufferevent would write it only once the loop
+ * polls the socket again): a receiver talking raw TCP sees it without the loop running again. */
+static void test_immediate_write(void)
+{
+    scenario_begin();
+    webhook_opts_t o = base_opts();
+    o.pool_size = 1;
+    webhook_t *wh = new_engine(&o);
+    int lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t sl = sizeof(sin);
+    ok(lfd >= 0 && bind(lfd, (struct sockaddr *)&sin, sizeof(sin)) == 0 && listen(lfd, 4) == 0 &&
+           getsockname(lfd, (struct sockaddr *)&sin, &sl) == 0,
+       "a raw TCP receiver listens");
+    char u[256];
+    url(u, sizeof(u), "http", "127.0.0.1", ntohs(sin.sin_port), 90, NULL);
+    webhook_sub_set(wh, 90, u, NULL, 0);
+    uint64_t cur = 0;
+    webhook_start(wh, &cur);
+    uint64_t s1 = add_event(), s2 = add_event(), s3 = add_event(), sub90[] = {90};
+    dispatch(wh, s1, sub90, 1);
+    int cfd = -1;
+    RUN_UNTIL((cfd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK)) >= 0, 2000);
+    ok(cfd >= 0, "the engine connects");
+    static char buf[16384];
+    size_t len = 0;
+    RUN_UNTIL(raw_read_until(cfd, buf, sizeof(buf), &len, event_json[s1]), 2000);
+    ok(strstr(buf, event_json[s1]) != NULL, "first request received");
+    /* two more queue up behind it (one connection): each must follow its predecessor's answer
+     * within the same loop pass */
+    dispatch(wh, s2, sub90, 1);
+    dispatch(wh, s3, sub90, 1);
+    static const char resp[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+    uint64_t seqs[] = {s2, s3};
+    for (int i = 0; i < 2; i++) {
+        webhook_stats_t sts;
+        webhook_get_stats(wh, &sts);
+        uint64_t d0 = sts.delivered;
+        raw_ok[nraw_ok][0] = 90, raw_ok[nraw_ok++][1] = i == 0 ? s1 : s2;
+        ok(send(cfd, resp, sizeof(resp) - 1, 0) == (ssize_t)sizeof(resp) - 1, "answer %d", i + 1);
+        int64_t end = mono_ms() + 2000;
+        while ((webhook_get_stats(wh, &sts), sts.delivered == d0) && mono_ms() < end)
+            event_base_loop(base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+        ok(sts.delivered == d0 + 1, "answer %d read", i + 1);
+        /* no further loop pass: the next request must already be in the socket */
+        len = 0;
+        ok(raw_read_until(cfd, buf, sizeof(buf), &len, event_json[seqs[i]]),
+           "request %d was written in the pass that read the previous answer", i + 2);
+    }
+    raw_ok[nraw_ok][0] = 90, raw_ok[nraw_ok++][1] = s3;
+    send(cfd, resp, sizeof(resp) - 1, 0);
+    RUN_UNTIL(durable_cursor() == s3, 2000);
+    ok(durable_cursor() == s3, "all three delivered, cursor at the last");
+    close(cfd);
+    close(lfd);
+    scenario_end(wh);
+}
+
 static void test_literal_check(void)
 {
     ok(webhook_literal_host_refused("127.0.0.1") && webhook_literal_host_refused("[::1]") &&
@@ -1709,6 +1784,7 @@ int main(void)
     test_backpressure();
     test_dns();
     test_refused_port();
+    test_immediate_write();
     test_literal_check();
     test_retry_after_parse();
     test_content_modes();
