@@ -674,6 +674,22 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
     evhtp_eventcb(bev, what, arg);
 }
 
+/* Whether the whole request line in `in` (its LF at *nl) ends in " HTTP/" DIGIT "." DIGIT and then
+ * CRLF or a lone LF, as RFC 9112 section 3 has it: nothing else may follow the version. */
+static int version_ends_line(struct evbuffer *in, const struct evbuffer_ptr *nl)
+{
+    struct evbuffer_ptr v = evbuffer_search_range(in, " HTTP/", 6, NULL, nl);
+    char tail[5];
+    size_t n;
+    if (v.pos < 0 || evbuffer_ptr_set(in, &v, 6, EVBUFFER_PTR_ADD) != 0) return 0;
+    n = (size_t)(nl->pos - v.pos);
+    if (n < 3 || n > sizeof tail || evbuffer_copyout_from(in, &v, tail, n) != (ev_ssize_t)n)
+        return 0;
+    if (n == 4 && tail[3] != '\r') return 0;
+    return n <= 4 && tail[0] >= '0' && tail[0] <= '9' && tail[1] == '.' && tail[2] >= '0' &&
+           tail[2] <= '9';
+}
+
 /* libevhtp 1.2.18's parser corrupts a request target that is split between two reads: its URI
  * loops (s_check_uri, s_uri in parser.c) read one byte past the end of the data and then parse
  * that stray byte as part of the path ("/events/api/v1/ev" + "ents" became "/eveents", a 404).
@@ -702,9 +718,10 @@ static void on_read(struct bufferevent *bev, void *arg)
             struct evbuffer_ptr nl = evbuffer_search(in, "\n", 1, NULL);
             if (nl.pos < 0) {
                 if (evbuffer_get_length(in) < LINE_HOLD_MAX) return;
-            } else if (evbuffer_search_range(in, " HTTP/", 6, NULL, &nl).pos < 0) {
-                /* a line without a version (HTTP/0.9 style): libevhtp hangs on it when it ends in
-                 * a lone LF, and never answers it otherwise */
+            } else if (!version_ends_line(in, &nl)) {
+                /* no version (an HTTP/0.9 style line) or more after it: libevhtp hangs on such a
+                 * line when it ends in a lone LF (also "HTTP/1.1 \n"), and never answers it
+                 * otherwise; RFC 9112 section 3 makes it a 400 */
                 c->reject = 400;
                 evhtp_connection_free(arg); /* as libevhtp's own read callback does on errors */
                 return;

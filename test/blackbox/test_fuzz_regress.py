@@ -100,6 +100,29 @@ class FuzzRegressTest(BBTestCase):
                 self.assertEqual(statuses, [400], got)
                 self.assertIn(b"Connection: close", got)
 
+    def test_more_after_version(self):
+        """Found reading the LF fix: "GET /health HTTP/1.1 \n\n" (a space before a lone LF) left
+        libevhtp waiting for headers that had already ended, no answer until the read timeout (and
+        no ODDITY logged, so the fuzzer could not see it). A request line with anything after its
+        version is refused at once (RFC 9112 section 3), also a trailing space before CRLF (which
+        libevhtp took); a well-formed one still works."""
+        for line in (b"GET /health HTTP/1.1 \n\n", b"GET /health HTTP/1.1 \r\n\r\n",
+                     b"GET /health HTTP/1.1\t\r\n\r\n", b"GET /health HTTP/1.1x\r\n\r\n",
+                     b"GET /health HTTP/11\r\n\r\n", b"GET /health HTTP/\r\n\r\n"):
+            with self.subTest(line=line):
+                statuses, got = self.answers_in_time(line)
+                self.assertEqual(statuses, [400], got)
+        for line in (b"GET /health HTTP/1.1\r\nConnection: close\r\n\r\n",
+                     b"GET /health HTTP/1.0\r\n\r\n"):
+            with self.subTest(line=line):
+                statuses, got = self.answers_in_time(line)
+                self.assertEqual(statuses, [200], got)
+                self.assertTrue(got.endswith(b"Healthy"), got)
+        # pipelined behind an answered request: the 200 goes out, then the 400
+        statuses, got = self.answers_in_time(
+            b"GET /health HTTP/1.1\r\nHost: x\r\n\r\nGET /health HTTP/1.1 \n\n")
+        self.assertEqual(statuses, [200, 400], got)
+
     def test_lf_after_request_line_pipelined(self):
         """The same after a pipelined request that was answered (buffered input is parsed by
         libevhtp directly, past on_read): the first reply goes out in full, then the 400."""
